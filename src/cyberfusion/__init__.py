@@ -1,0 +1,2 @@
+"""cyberfusion: a cyber fusion centre platform."""
+__version__ = "0.1.0"

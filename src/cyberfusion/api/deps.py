@@ -1,0 +1,55 @@
+"""Request-scoped dependencies: the session (the request owns the transaction) and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from cyberfusion.auth import tokens
+from cyberfusion.errors import Unauthenticated
+from cyberfusion.partners import service as partners
+from cyberfusion.partners.models import Member
+from cyberfusion.sharing.viewer import Viewer
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("missing 'Authorization: Bearer <token>' header")
+    return value.strip()
+
+
+def current_member(request: Request, session: SessionDep) -> Member:
+    member = tokens.authenticate(session, _bearer(request))
+    # The last-used time is bookkeeping: keep it even when the request itself fails later.
+    session.commit()
+    return member
+
+
+CurrentMember = Annotated[Member, Depends(current_member)]
+
+
+def current_viewer(session: SessionDep, member: CurrentMember) -> Viewer:
+    return partners.resolve_viewer(session, member)
+
+
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]

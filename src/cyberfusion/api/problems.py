@@ -1,0 +1,60 @@
+"""The one mapping of errors to RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cyberfusion.errors import CyberfusionError, InvalidInput, Problem, Unauthenticated, Unavailable
+
+MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("cyberfusion.api")
+
+
+def problem_response(request: Request, exc: CyberfusionError) -> JSONResponse:
+    body = exc.as_problem()
+    body["instance"] = str(request.url.path)
+    headers = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="cyberfusion"'
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(body, status_code=exc.status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field_of(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(CyberfusionError)
+    async def _domain(request: Request, exc: CyberfusionError) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [Problem(reason=e["msg"], field=_field_of(tuple(e["loc"])),
+                            location=str(e["loc"][0]) if e["loc"] else None) for e in exc.errors()]
+        return problem_response(request, InvalidInput(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        err = CyberfusionError(str(exc.detail))
+        err.status, err.title, err.slug = exc.status_code, str(exc.detail), f"http-{exc.status_code}"
+        return problem_response(request, err)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.orig)
+        return problem_response(request, Unavailable("the database is unavailable; retry shortly"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return problem_response(request, CyberfusionError("an unexpected error occurred; it was logged"))

@@ -1,0 +1,59 @@
+"""The FastAPI application: REST API under /api/v1, health probes, OpenAPI at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+
+from cyberfusion import __version__
+from cyberfusion.api import problems
+from cyberfusion.config import Settings, get_settings
+from cyberfusion.db import make_engine, make_sessionmaker, migration_state, require_current_schema
+from cyberfusion.errors import CyberfusionError
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+               check_schema: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.effective_database_url)
+    if check_schema:
+        require_current_schema(engine)
+    app = FastAPI(title="cyberfusion", version=__version__,
+                  description="Cyber fusion centre: shared intelligence under enforced handling rules.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    problems.install(app)
+
+    from cyberfusion.audit.api import router as audit_router
+    from cyberfusion.intel.api import router as intel_router
+    from cyberfusion.partners.api import router as partners_router
+
+    for router in (partners_router, audit_router, intel_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> Any:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current, head = migration_state(engine)
+        except CyberfusionError as exc:
+            return JSONResponse({"status": "unavailable", "detail": exc.detail}, status_code=503,
+                                headers={"Retry-After": "5"})
+        except Exception as exc:  # noqa: BLE001 - any driver error means "not ready"
+            return JSONResponse({"status": "unavailable", "detail": str(exc).splitlines()[0]},
+                                status_code=503, headers={"Retry-After": "5"})
+        if current != head:
+            return JSONResponse({"status": "unavailable", "detail": f"schema at {current}, code needs {head}"},
+                                status_code=503)
+        return {"status": "ready", "schema": current}
+
+    return app

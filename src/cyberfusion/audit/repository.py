@@ -1,0 +1,57 @@
+"""SQL of the audit log: append at the chain's head, read in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from cyberfusion.audit.models import AuditEntry
+
+
+def lock_chain_head(session: Session) -> None:
+    """Serialise appends so that two writers never chain onto the same entry."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7304101)"))
+    # SQLite has one writer at a time; the append below happens inside it.
+
+
+def last_hash(session: Session) -> str | None:
+    return session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+
+
+def add(session: Session, entry: AuditEntry) -> None:
+    session.add(entry)
+    session.flush()
+
+
+def iter_entries(session: Session, *, batch: int = 5000) -> Iterator[AuditEntry]:
+    after = 0
+    while True:
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.id > after)
+                               .order_by(AuditEntry.id).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].id
+
+
+def search(session: Session, *, member_id: int | None = None, action: str | None = None,
+           object_id: str | None = None, since: datetime | None = None,
+           until: datetime | None = None, after_id: int = 0, limit: int = 100) -> list[AuditEntry]:
+    q = select(AuditEntry).where(AuditEntry.id > after_id)
+    if member_id is not None:
+        q = q.where(AuditEntry.member_id == member_id)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    if since:
+        q = q.where(AuditEntry.at >= since)
+    if until:
+        q = q.where(AuditEntry.at < until)
+    if object_id:
+        # object ids are JSON text; a LIKE on the serialised list works on both backends
+        from sqlalchemy import String, cast
+        q = q.where(cast(AuditEntry.object_ids, String).like(f'%"{object_id}"%'))
+    return list(session.scalars(q.order_by(AuditEntry.id).limit(limit)))

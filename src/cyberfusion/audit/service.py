@@ -1,0 +1,79 @@
+"""Record every write and every read that returns intelligence; verify the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cyberfusion.audit import repository
+from cyberfusion.audit.models import AuditEntry
+from cyberfusion.db import utcnow
+from cyberfusion.sharing.viewer import Viewer
+
+GENESIS = "0" * 64
+
+
+def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
+    body = json.dumps({
+        "at": entry.at.isoformat(), "member_id": entry.member_id,
+        "organisation_id": entry.organisation_id, "secondment_id": entry.secondment_id,
+        "action": entry.action, "purpose": entry.purpose, "object_ids": list(entry.object_ids or []),
+        "detail": entry.detail or {}, "note": entry.note,
+    }, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def record(session: Session, *, action: str, viewer: Viewer | None = None,
+           member_id: int | None = None, organisation_id: int | None = None,
+           purpose: str | None = None, object_ids: Iterable[str] = (),
+           detail: dict[str, Any] | None = None, note: str | None = None) -> AuditEntry:
+    """Append one entry in the caller's transaction (so it commits or rolls back with the work)."""
+    repository.lock_chain_head(session)
+    prev = repository.last_hash(session) or GENESIS
+    entry = AuditEntry(
+        at=utcnow(),
+        member_id=viewer.member_id if viewer else member_id,
+        organisation_id=viewer.org_id if viewer else organisation_id,
+        secondment_id=viewer.secondment_id if viewer else None,
+        action=action, purpose=purpose, object_ids=list(object_ids), detail=detail or {},
+        note=note, prev_hash=prev,
+    )
+    entry.hash = entry_hash(prev, entry)
+    repository.add(session, entry)
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    ok: bool
+    entries: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def verify(session: Session) -> ChainReport:
+    """Walk the chain from the start; report the first entry whose link or content was altered."""
+    prev = GENESIS
+    count = 0
+    for entry in repository.iter_entries(session):
+        count += 1
+        if entry.prev_hash != prev:
+            return ChainReport(False, count, entry.id, "previous-hash link does not match the entry before")
+        if entry_hash(prev, entry) != entry.hash:
+            return ChainReport(False, count, entry.id, "content does not match its hash (altered)")
+        prev = entry.hash
+    return ChainReport(True, count)
+
+
+def as_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id, "at": entry.at.isoformat(), "member_id": entry.member_id,
+        "organisation_id": entry.organisation_id, "secondment_id": entry.secondment_id,
+        "action": entry.action, "purpose": entry.purpose, "object_ids": entry.object_ids,
+        "detail": entry.detail, "note": entry.note, "prev_hash": entry.prev_hash, "hash": entry.hash,
+    }

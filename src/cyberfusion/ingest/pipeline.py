@@ -1,0 +1,249 @@
+"""parse → validate → normalise → store, in the caller's transaction.
+
+A contribution is stored whole or not at all: the parsers raise on the first bad
+object (nothing has been committed yet, the caller rolls back), and the caller
+commits once. Importing the same file twice is recognised by its digest; an object
+version the organisation already holds is not stored again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from cyberfusion.audit import service as audit
+from cyberfusion.db import utcnow
+from cyberfusion.errors import Forbidden, InvalidInput, Problem
+from cyberfusion.ingest.observables import observables_of
+from cyberfusion.ingest.types import ParsedItem
+from cyberfusion.intel import repository
+from cyberfusion.intel.models import Contribution
+from cyberfusion.kit.observables import ip_range
+from cyberfusion.kit.timeutil import parse_ts
+from cyberfusion.sharing.handling import HandlingSpec, handling_row
+from cyberfusion.sharing.markings import TLP_LEVELS, tlp_from_markings
+from cyberfusion.sharing.viewer import Viewer
+
+FORMATS = ("stix", "misp", "misp-feed", "csv", "text")
+BATCH = 2000
+_IP_KINDS = frozenset({"ipv4-addr", "ipv6-addr"})
+
+
+@dataclass
+class ImportResult:
+    contribution_id: str | None
+    created: bool
+    objects: int = 0
+    skipped_versions: int = 0
+    observables: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"contribution_id": self.contribution_id, "created": self.created, "objects": self.objects,
+                "skipped_versions": self.skipped_versions, "observables": self.observables,
+                "dry_run": self.dry_run, "errors": [p.as_dict() for p in self.problems]}
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parse(fmt: str, path: Path, *, file_name: str, errors: list[Problem] | None,
+          mapping: dict[str, str] | None = None, default_time: datetime | None = None) -> Iterator[ParsedItem]:
+    if fmt == "stix":
+        from cyberfusion.ingest.stix import iter_stix
+        return iter_stix(path, file_name=file_name, errors=errors)
+    if fmt == "misp":
+        from cyberfusion.ingest.misp import iter_misp
+        return iter_misp(path, file_name=file_name, errors=errors)
+    if fmt == "misp-feed":
+        from cyberfusion.ingest.misp import iter_misp_feed
+        return iter_misp_feed(path, errors=errors)
+    if fmt == "csv":
+        from cyberfusion.ingest.tabular import iter_csv
+        return iter_csv(path, file_name=file_name, mapping=mapping, errors=errors, default_time=default_time)
+    if fmt == "text":
+        from cyberfusion.ingest.text import iter_text
+        return iter_text(path, file_name=file_name, errors=errors, default_time=default_time)
+    raise InvalidInput(f"unknown format {fmt!r}; one of: {', '.join(FORMATS)}", field="format")
+
+
+def _canonical(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _ts(obj: dict[str, Any], key: str) -> datetime | None:
+    v = obj.get(key)
+    return parse_ts(v) if isinstance(v, str) else None
+
+
+# MISP distribution levels -> how the object's handling tightens (documented in docs/ingest.md).
+_DISTRIBUTION_TLP = {0: "red", 4: "amber+strict"}
+
+
+def _object_spec(base: HandlingSpec, item: ParsedItem, owner_id: int) -> HandlingSpec:
+    """Per-object override: the object's own TLP marking or the source format's hints."""
+    tlp = None
+    level = tlp_from_markings(item.obj.get("object_marking_refs"))
+    if level is not None:
+        tlp = TLP_LEVELS[level]
+    if item.handling.get("tlp"):
+        tlp = item.handling["tlp"]
+    dist = item.handling.get("distribution")
+    if dist in _DISTRIBUTION_TLP:
+        stricter = _DISTRIBUTION_TLP[dist]
+        if tlp is None or TLP_LEVELS.index(stricter) > TLP_LEVELS.index(tlp):
+            tlp = stricter
+    if tlp is None or tlp == base.tlp:
+        return base
+    recipients = base.recipients or ((owner_id,) if tlp == "red" else ())
+    return replace(base, tlp=tlp, recipients=recipients)
+
+
+class Importer:
+    """Stores one contribution's parsed items in batches."""
+
+    def __init__(self, session: Session, *, viewer: Viewer, contribution: Contribution,
+                 spec: HandlingSpec, now: datetime) -> None:
+        self.session, self.viewer, self.contribution, self.spec, self.now = session, viewer, contribution, spec, now
+        self.handling_ids: dict[HandlingSpec, int] = {spec: contribution.handling_id}
+        self.pending: list[tuple[ParsedItem, int]] = []
+        self.result = ImportResult(contribution.id, True)
+
+    def _handling_id(self, item: ParsedItem) -> int:
+        spec = _object_spec(self.spec, item, self.viewer.org_id)
+        hid = self.handling_ids.get(spec)
+        if hid is None:
+            hid = self.handling_ids[spec] = handling_row(self.session, spec.validated()).id
+        return hid
+
+    def add(self, item: ParsedItem) -> None:
+        self.pending.append((item, self._handling_id(item)))
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        org_id = self.viewer.org_id
+        keyed = []
+        for item, hid in self.pending:
+            obj = item.obj
+            modified = _ts(obj, "modified") or _ts(obj, "created") or self.contribution.created_at
+            keyed.append((obj["id"], modified, item, hid))
+        held = repository.existing_versions(self.session, org_id=org_id, keys=[(k[0], k[1]) for k in keyed])
+        objects: list[dict[str, Any]] = []
+        observables: list[dict[str, Any]] = []
+        seen: set[tuple[str, datetime]] = set()
+        for stix_id, modified, item, hid in keyed:
+            if (stix_id, modified) in held or (stix_id, modified) in seen:
+                self.result.skipped_versions += 1
+                continue
+            seen.add((stix_id, modified))
+            obj = item.obj
+            otype = obj["type"]
+            name = obj.get("name") if isinstance(obj.get("name"), str) else None
+            desc = obj.get("description") if isinstance(obj.get("description"), str) else ""
+            value = obj.get("value") if isinstance(obj.get("value"), str) else ""
+            pattern = obj.get("pattern") if isinstance(obj.get("pattern"), str) else ""
+            search = " ".join(x for x in (name or "", desc, value, pattern) if x).lower()[:4000] or None
+            source_ref = obj.get("source_ref") or obj.get("sighting_of_ref")
+            target_ref = obj.get("target_ref")
+            confidence = obj.get("confidence")
+            objects.append({
+                "stix_id": stix_id, "type": otype, "spec_version": obj.get("spec_version", "2.1"),
+                "created": _ts(obj, "created"), "modified": modified,
+                "created_by_ref": obj.get("created_by_ref"), "revoked": bool(obj.get("revoked", False)),
+                "valid_from": _ts(obj, "valid_from"), "valid_until": _ts(obj, "valid_until"),
+                "confidence": confidence if isinstance(confidence, int) else None,
+                "labels": obj.get("labels"), "name": name, "search_text": search,
+                "source_ref": source_ref if isinstance(source_ref, str) else None,
+                "target_ref": target_ref if isinstance(target_ref, str) else None,
+                "data": _canonical(obj), "contribution_id": self.contribution.id, "organisation_id": org_id,
+                "handling_id": hid, "date_added": self.now,
+            })
+            seen_at = _ts(obj, "valid_from") or _ts(obj, "first_observed") or _ts(obj, "created") or modified
+            for kind, val in observables_of(obj):
+                start = end = None
+                if kind in _IP_KINDS:
+                    start, end = ip_range(val)
+                observables.append({
+                    "kind": kind, "value": val, "range_start": start, "range_end": end, "stix_id": stix_id,
+                    "object_type": otype, "contribution_id": self.contribution.id, "organisation_id": org_id,
+                    "handling_id": hid, "seen_at": seen_at, "extra": None,
+                })
+        repository.insert_objects(self.session, objects)
+        repository.insert_observables(self.session, observables)
+        self.result.objects += len(objects)
+        self.result.observables += len(observables)
+        self.pending.clear()
+
+
+def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: HandlingSpec,
+                file_name: str | None = None, source_format: str | None = None,
+                mapping: dict[str, str] | None = None, dry_run: bool = False,
+                progress: Callable[[int], None] | None = None, now: datetime | None = None) -> ImportResult:
+    """Import one file as one contribution of the viewer's organisation."""
+    if not viewer.may_contribute:
+        raise Forbidden("your organisation may not contribute (vetting or agreement not in force)")
+    if not viewer.has_role("contributor", "analyst"):
+        raise Forbidden("contributing needs the contributor or analyst role")
+    spec = spec.validated()
+    if (spec.category and viewer.contribute_categories is not None
+            and spec.category not in viewer.contribute_categories):
+        raise Forbidden(f"your agreement does not cover contributing {spec.category!r} intelligence")
+    if not path.exists():
+        raise InvalidInput(f"no such file: {path}", field="file")
+    file_name = file_name or path.name
+    now = now or utcnow()
+    if dry_run:
+        problems: list[Problem] = []
+        count = 0
+        for count, _item in enumerate(parse(fmt, path, file_name=file_name, errors=problems, mapping=mapping,
+                                            default_time=now), 1):
+            if progress:
+                progress(count)
+        return ImportResult(None, False, objects=count, problems=problems, dry_run=True)
+
+    digest = file_digest(path)
+    existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest)
+    if existing is not None:
+        return ImportResult(existing.id, False, objects=existing.object_count)
+
+    contribution = Contribution(
+        id=str(uuid.uuid4()), organisation_id=viewer.org_id, member_id=viewer.member_id,
+        secondment_id=viewer.secondment_id, created_at=now, source_format=source_format or fmt,
+        file_name=file_name[:500], digest=digest, object_count=0, category=spec.category,
+        handling_id=handling_row(session, spec).id,
+        review_at=spec.review_at or now + timedelta(days=365 * 5), expires_at=spec.expires_at)
+    repository.add(session, contribution)
+    importer = Importer(session, viewer=viewer, contribution=contribution, spec=spec, now=now)
+    for count, item in enumerate(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping,
+                                       default_time=now), 1):
+        importer.add(item)
+        if progress and count % 1000 == 0:
+            progress(count)
+    importer.flush()
+    if importer.result.objects == 0 and importer.result.skipped_versions == 0:
+        raise InvalidInput(Problem(reason="contains no STIX objects", file=file_name))
+    contribution.object_count = importer.result.objects
+    session.flush()
+    audit.record(session, action="contribution.create", viewer=viewer,
+                 object_ids=[contribution.id],
+                 detail={"file": file_name, "format": fmt, "digest": digest, "objects": importer.result.objects,
+                         "skipped_versions": importer.result.skipped_versions,
+                         "observables": importer.result.observables, "tlp": spec.tlp})
+    return importer.result

@@ -1,0 +1,211 @@
+"""All SQL of the intelligence store. Every query that returns intelligence takes the
+viewer and the purpose and applies ``policy.readable_by``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from cyberfusion.intel.models import Contribution, Observable, StixObject
+from cyberfusion.partners.models import Organisation
+from cyberfusion.sharing import policy
+from cyberfusion.sharing.models import Handling
+from cyberfusion.sharing.viewer import Viewer
+
+
+def objects_readable(viewer: Viewer, purpose: str, table: Any = StixObject, **kw: Any) -> Any:
+    return policy.readable_by(viewer, purpose, contribution_col=table.contribution_id,
+                              handling_col=table.handling_id, org_col=table.organisation_id, **kw)
+
+
+def observables_readable(viewer: Viewer, purpose: str, **kw: Any) -> Any:
+    return policy.readable_by(viewer, purpose, contribution_col=Observable.contribution_id,
+                              handling_col=Observable.handling_id, org_col=Observable.organisation_id, **kw)
+
+
+def _latest_only(viewer: Viewer, purpose: str, **kw: Any) -> Any:
+    """No newer version of the same object is readable by this viewer."""
+    newer = aliased(StixObject)
+    return ~exists().where(newer.stix_id == StixObject.stix_id, newer.modified > StixObject.modified,
+                           objects_readable(viewer, purpose, newer, **kw))
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+def handling_by_digest(session: Session, digest: str) -> Handling | None:
+    return session.scalar(select(Handling).where(Handling.digest == digest))
+
+
+def add(session: Session, row: Any) -> None:
+    session.add(row)
+    session.flush()
+
+
+def contribution_by_digest(session: Session, *, org_id: int, digest: str) -> Contribution | None:
+    return session.scalar(select(Contribution).where(Contribution.organisation_id == org_id,
+                                                     Contribution.digest == digest))
+
+
+def existing_versions(session: Session, *, org_id: int,
+                      keys: Sequence[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+    """Which (stix_id, modified) versions this organisation already holds."""
+    if not keys:
+        return set()
+    ids = sorted({k[0] for k in keys})
+    rows = session.execute(select(StixObject.stix_id, StixObject.modified).where(
+        StixObject.organisation_id == org_id, StixObject.stix_id.in_(ids)))
+    return {(r[0], r[1]) for r in rows}
+
+
+def insert_objects(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(StixObject), rows)
+
+
+def insert_observables(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Observable), rows)
+
+
+# --- reads (policy-filtered) -------------------------------------------------------------------
+
+def search_objects(session: Session, *, viewer: Viewer, purpose: str, text: str | None,
+                   values: Sequence[tuple[str, str]] = (), types: Sequence[str] = (),
+                   since: datetime | None = None, until: datetime | None = None,
+                   source_kinds: Sequence[str] = (), after: tuple[datetime, int] | None = None,
+                   limit: int = 50) -> list[StixObject]:
+    """Latest readable versions matching the query, newest first, keyset-paged on (date_added, pk)."""
+    q = select(StixObject).where(objects_readable(viewer, purpose), _latest_only(viewer, purpose))
+    matches = []
+    if values:
+        matches.append(StixObject.stix_id.in_(
+            select(Observable.stix_id).where(tuple_(Observable.kind, Observable.value).in_(list(values)),
+                                             observables_readable(viewer, purpose))))
+    if text:
+        matches.append(StixObject.search_text.like(f"%{text.lower()}%"))
+    if matches:
+        q = q.where(or_(*matches))
+    if types:
+        q = q.where(StixObject.type.in_(list(types)))
+    if since:
+        q = q.where(StixObject.modified >= since)
+    if until:
+        q = q.where(StixObject.modified < until)
+    if source_kinds:
+        q = q.where(StixObject.organisation_id.in_(
+            select(Organisation.id).where(Organisation.kind.in_(list(source_kinds)))))
+    if after:
+        q = q.where(tuple_(StixObject.date_added, StixObject.pk) < tuple_(*after))
+    q = q.order_by(StixObject.date_added.desc(), StixObject.pk.desc()).limit(limit)
+    return list(session.scalars(q))
+
+
+def versions(session: Session, *, viewer: Viewer, purpose: str, stix_id: str) -> list[StixObject]:
+    return list(session.scalars(select(StixObject).where(
+        StixObject.stix_id == stix_id, objects_readable(viewer, purpose))
+        .order_by(StixObject.modified.desc(), StixObject.pk)))
+
+
+def relationships_of(session: Session, *, viewer: Viewer, purpose: str, stix_id: str,
+                     limit: int = 500) -> list[StixObject]:
+    return list(session.scalars(select(StixObject).where(
+        or_(StixObject.source_ref == stix_id, StixObject.target_ref == stix_id),
+        objects_readable(viewer, purpose), _latest_only(viewer, purpose))
+        .order_by(StixObject.type, StixObject.modified.desc()).limit(limit)))
+
+
+def contributions_with_owner(session: Session, ids: Iterable[str]) -> list[tuple[Contribution, Organisation, Handling]]:
+    ids = sorted(set(ids))
+    if not ids:
+        return []
+    return list(session.execute(
+        select(Contribution, Organisation, Handling)
+        .join(Organisation, Contribution.organisation_id == Organisation.id)
+        .join(Handling, Contribution.handling_id == Handling.id)
+        .where(Contribution.id.in_(ids))).tuples())
+
+
+def handlings(session: Session, ids: Iterable[int]) -> dict[int, Handling]:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {h.id: h for h in session.scalars(select(Handling).where(Handling.id.in_(ids)))}
+
+
+def iter_readable_objects(session: Session, *, viewer: Viewer, purpose: str,
+                          contribution_id: str | None = None, types: Sequence[str] = (),
+                          since: datetime | None = None, disseminate: bool = False,
+                          batch: int = 2000) -> Iterator[StixObject]:
+    """Stream the latest readable versions in (date_added, pk) order, batch by batch."""
+    last: tuple[datetime, int] | None = None
+    while True:
+        q = select(StixObject).where(objects_readable(viewer, purpose, disseminate=disseminate),
+                                     _latest_only(viewer, purpose, disseminate=disseminate))
+        if contribution_id:
+            q = q.where(StixObject.contribution_id == contribution_id)
+        if types:
+            q = q.where(StixObject.type.in_(list(types)))
+        if since:
+            q = q.where(StixObject.date_added >= since)
+        if last:
+            q = q.where(tuple_(StixObject.date_added, StixObject.pk) > tuple_(*last))
+        rows = list(session.scalars(q.order_by(StixObject.date_added, StixObject.pk).limit(batch)))
+        if not rows:
+            return
+        yield from rows
+        last = (rows[-1].date_added, rows[-1].pk)
+        session.expunge_all()
+
+
+def readable_observables(session: Session, *, viewer: Viewer, purpose: str, kinds: Sequence[str] = (),
+                         disseminate: bool = False) -> Iterator[tuple[str, str]]:
+    """Distinct (kind, value) pairs the viewer may read, in value order (for blocklists)."""
+    q = select(Observable.kind, Observable.value).where(
+        observables_readable(viewer, purpose, disseminate=disseminate)).distinct()
+    if kinds:
+        q = q.where(Observable.kind.in_(list(kinds)))
+    yield from session.execute(q.order_by(Observable.kind, Observable.value)).tuples()
+
+
+def count_readable(session: Session, *, viewer: Viewer, purpose: str) -> int:
+    return session.scalar(select(func.count()).select_from(StixObject).where(
+        objects_readable(viewer, purpose), _latest_only(viewer, purpose))) or 0
+
+
+def observable_stats(session: Session, *, viewer: Viewer, purpose: str) -> list[dict[str, Any]]:
+    """Per observable kind: values and how many distinct organisations contributed them."""
+    rows = session.execute(select(Observable.kind, func.count(func.distinct(Observable.value)),
+                                  func.count(func.distinct(Observable.organisation_id)))
+                           .where(observables_readable(viewer, purpose)).group_by(Observable.kind))
+    return [{"kind": k, "values": v, "sources": s} for k, v, s in rows]
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+def contributions_due(session: Session, *, now: datetime, status: str = "active") -> list[Contribution]:
+    return list(session.scalars(select(Contribution).where(
+        Contribution.status == status,
+        or_(Contribution.review_at <= now, and_(Contribution.expires_at.is_not(None),
+                                                Contribution.expires_at <= now)))))
+
+
+def contributions_to_notify(session: Session, *, before: datetime) -> list[Contribution]:
+    return list(session.scalars(select(Contribution).where(
+        Contribution.status == "active", Contribution.review_notified_at.is_(None),
+        Contribution.review_at <= before)))
+
+
+def hidden_before(session: Session, *, cutoff: datetime) -> list[Contribution]:
+    return list(session.scalars(select(Contribution).where(
+        Contribution.status == "hidden", Contribution.hidden_at <= cutoff)))
+
+
+def delete_contribution_rows(session: Session, contribution_id: str) -> tuple[int, int]:
+    from sqlalchemy import delete
+    o = session.execute(delete(Observable).where(Observable.contribution_id == contribution_id)).rowcount
+    s = session.execute(delete(StixObject).where(StixObject.contribution_id == contribution_id)).rowcount
+    return s, o

@@ -1,0 +1,218 @@
+"""Shared fixtures: a database per test on SQLite and, when CFC_TEST_DATABASE_URL is set, PostgreSQL.
+
+Any test that uses the ``engine`` fixture (directly or through ``session``, ``world``,
+``client``) is a storage test: it is marked ``storage`` and runs once per backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from cyberfusion.db import make_engine, make_sessionmaker, transaction, upgrade, utcnow
+from cyberfusion.partners.models import Member
+
+CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+PG_URL = os.environ.get("CFC_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if PG_URL:
+        return f"storage backends: sqlite, postgresql ({PG_URL})"
+    return "storage backends: sqlite only (set CFC_TEST_DATABASE_URL to also run on PostgreSQL)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.storage)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    assert PG_URL
+    engine = make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate_pg(engine: Engine) -> None:
+    from cyberfusion.models import metadata
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("CFC_DATA_DIR", str(tmp_path / "data"))
+    if request.param == "sqlite":
+        db = tmp_path / "test.db"
+        shutil.copy(sqlite_template, db)
+        url = f"sqlite:///{db}"
+        monkeypatch.setenv("CFC_DATABASE_URL", url)
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("pg_engine")
+        monkeypatch.setenv("CFC_DATABASE_URL", PG_URL)
+        _truncate_pg(eng)
+        yield eng
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    from cyberfusion.config import get_settings
+    monkeypatch.setenv("CFC_DATA_DIR", os.environ.get("CFC_DATA_DIR", str(tmp_path / "data")))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def factory(engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    s = factory()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+# --- a small fusion centre for behaviour tests ----------------------------------------------
+
+ALL_PURPOSES = ["investigation", "victim_notification", "network_defence", "research", "threat_reporting",
+                "ai_processing"]
+ALL_CATEGORIES = ["phishing", "malware", "ransomware", "bec", "fraud", "ddos", "vulnerabilities", "botnet",
+                  "cryptojacking", "child_abuse", "money_laundering", "other"]
+
+
+@dataclass
+class World:
+    factory: sessionmaker[Session]
+    orgs: dict[str, int] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)
+
+    def viewer(self, key: str, *, today: date | None = None):  # type: ignore[no-untyped-def]
+        from cyberfusion.partners import repository, service
+        with self.factory() as s:
+            return service.resolve_viewer(s, repository.member_by_id(s, self.members[key]), today=today)
+
+    def token(self, key: str) -> str:
+        from cyberfusion.auth import tokens
+        from cyberfusion.partners import repository
+        with transaction(self.factory) as s:
+            return tokens.issue(s, member=repository.member_by_id(s, self.members[key])).token
+
+
+# key: (org name, kind, sector, country, agreement tlp ceiling or None, purposes)
+WORLD_ORGS = {
+    "host": ("Fusion Host", "host_centre", None, "SG", None, None),
+    "ncb_fr": ("NCB France", "national_bureau", None, "FR", "amber+strict", ALL_PURPOSES),
+    "ncb_ru": ("NCB Russia", "national_bureau", None, "RU", "amber+strict", ALL_PURPOSES),
+    "le_gb": ("Cyber Unit GB", "law_enforcement", None, "GB", "amber+strict", ALL_PURPOSES),
+    "vendor": ("Vendor Labs", "private", "internet_security", "FI", "amber", ALL_PURPOSES),
+    "bank": ("Big Bank", "private", "financial", "GB", "amber", ALL_PURPOSES),
+    "telco": ("Telco One", "private", "telecom", "DE", "green", ALL_PURPOSES),
+    "uni": ("Cyber University", "academia", None, "NL", "green", ["research"]),
+    "intl": ("Regional Org", "international", None, "AT", "amber", ALL_PURPOSES),
+    "pending": ("Pending Co", "private", "other", "US", "amber", ALL_PURPOSES),
+    "expired": ("Expired Co", "private", "other", "US", "amber", ALL_PURPOSES),
+}
+# key: (org key, roles)
+WORLD_MEMBERS = {
+    "analyst": ("host", ["analyst", "contributor"]),
+    "expert": ("host", ["analyst"]),
+    "expert_lapsed": ("host", ["analyst"]),
+    "expert_unsigned": ("host", ["analyst"]),
+    "admin": ("host", ["platform_admin"]),
+    "auditor": ("host", ["auditor"]),
+    "ncb_fr": ("ncb_fr", ["analyst", "contributor"]),
+    "ncb_ru": ("ncb_ru", ["analyst", "contributor"]),
+    "le_gb": ("le_gb", ["analyst", "contributor"]),
+    "vendor": ("vendor", ["contributor", "reader"]),
+    "bank": ("bank", ["contributor", "reader"]),
+    "bank_admin": ("bank", ["org_admin"]),
+    "telco": ("telco", ["contributor", "reader"]),
+    "uni": ("uni", ["reader"]),
+    "intl": ("intl", ["analyst"]),
+    "pending": ("pending", ["contributor", "reader"]),
+    "expired": ("expired", ["contributor", "reader"]),
+}
+
+
+@pytest.fixture
+def world(factory: sessionmaker[Session]) -> World:
+    from cyberfusion.partners import service
+    w = World(factory)
+    today = date.today()
+    with transaction(factory) as s:
+        orgs = {}
+        for key, (name, kind, sector, country, ceiling, purposes) in WORLD_ORGS.items():
+            org = service.create_organisation(s, name=name, kind=kind, sector=sector, country=country)
+            orgs[key] = org
+            w.orgs[key] = org.id
+            if kind == "host_centre":
+                continue
+            if key != "pending":
+                service.vet_organisation(s, org=org, decision="approved", reviewer="vetting@host.example")
+            expired = key == "expired"
+            service.add_agreement(s, org=org, reference=f"DSA-{key}",
+                                  valid_from=today - timedelta(days=400 if expired else 10),
+                                  valid_until=today - timedelta(days=1) if expired else today + timedelta(days=365),
+                                  tlp_ceiling=ceiling, contribute=ALL_CATEGORIES, receive=ALL_CATEGORIES,
+                                  purposes=purposes)
+        for key, (org_key, roles) in WORLD_MEMBERS.items():
+            # No passwords here: argon2 is deliberately slow; web sign-in tests set their own.
+            m = service.add_member(s, email=f"{key}@example.org", name=key, org=orgs[org_key], roles=roles)
+            w.members[key] = m.id
+        members = {k: s.get(Member, v)
+                   for k, v in w.members.items()}
+        service.add_secondment(s, member=members["expert"], seconding_org=orgs["bank"],
+                               start=today - timedelta(days=30), acknowledged_at=utcnow())
+        service.add_secondment(s, member=members["expert_lapsed"], seconding_org=orgs["vendor"],
+                               start=today - timedelta(days=400), end=today - timedelta(days=35),
+                               acknowledged_at=utcnow())
+        service.add_secondment(s, member=members["expert_unsigned"], seconding_org=orgs["telco"],
+                               start=today - timedelta(days=3))
+    return w
+
+
+@pytest.fixture
+def client(engine: Engine, world: World):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from cyberfusion.app import create_app
+    from cyberfusion.config import get_settings
+    app = create_app(get_settings(), engine=engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
