@@ -126,7 +126,7 @@ def contributions_with_owner(session: Session, ids: Iterable[str]) -> list[tuple
         select(Contribution, Organisation, Handling)
         .join(Organisation, Contribution.organisation_id == Organisation.id)
         .join(Handling, Contribution.handling_id == Handling.id)
-        .where(Contribution.id.in_(ids))).tuples())
+        .where(Contribution.id.in_(ids))))
 
 
 def handlings(session: Session, ids: Iterable[int]) -> dict[int, Handling]:
@@ -168,7 +168,7 @@ def readable_observables(session: Session, *, viewer: Viewer, purpose: str, kind
         observables_readable(viewer, purpose, disseminate=disseminate)).distinct()
     if kinds:
         q = q.where(Observable.kind.in_(list(kinds)))
-    yield from session.execute(q.order_by(Observable.kind, Observable.value)).tuples()
+    yield from session.execute(q.order_by(Observable.kind, Observable.value))
 
 
 def count_readable(session: Session, *, viewer: Viewer, purpose: str) -> int:

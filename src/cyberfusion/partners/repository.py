@@ -45,7 +45,7 @@ def list_members(session: Session, *, org_id: int | None = None) -> list[tuple[M
          .order_by(Member.email))
     if org_id is not None:
         q = q.where(Member.organisation_id == org_id)
-    return list(session.execute(q).tuples())
+    return list(session.execute(q))
 
 
 def token_by_prefix(session: Session, prefix: str) -> ApiToken | None:
