@@ -139,7 +139,7 @@ WORLD_ORGS = {
     "host": ("Fusion Host", "host_centre", None, "SG", None, None),
     "ncb_fr": ("NCB France", "national_bureau", None, "FR", "amber+strict", ALL_PURPOSES),
     "ncb_ru": ("NCB Russia", "national_bureau", None, "RU", "amber+strict", ALL_PURPOSES),
-    "le_gb": ("Cyber Unit GB", "law_enforcement", None, "GB", "amber+strict", ALL_PURPOSES),
+    "le_gb": ("Cyber Unit GB", "law_enforcement", None, "GB", "red", ALL_PURPOSES),
     "vendor": ("Vendor Labs", "private", "internet_security", "FI", "amber", ALL_PURPOSES),
     "bank": ("Big Bank", "private", "financial", "GB", "amber", ALL_PURPOSES),
     "telco": ("Telco One", "private", "telecom", "DE", "green", ALL_PURPOSES),

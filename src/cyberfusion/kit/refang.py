@@ -1,0 +1,77 @@
+"""Undo the usual defanging of indicators (hxxp, [.], [at] ...) in text.
+
+Conservative on purpose: only markers that nobody writes by accident are
+rewritten, so ordinary prose and already-live indicators pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cyberfusion.kit.observables import registered_domain
+
+# Spaces around a bracketed marker go too; the look-behind starts a match only at
+# the first space of a run, which keeps long runs of blanks linear.
+_LEADING_SPACE = r"(?<![ \t])[ \t]*"
+_TRAILING_SPACE = r"[ \t]*"
+_DOT = r"\s*(?:\.|dot)\s*"
+# One alternation, one pass over the text; the group name says what to put back.
+_MARKERS = re.compile(
+    rf"(?P<dot>{_LEADING_SPACE}(?:\[{_DOT}\]|\({_DOT}\)|\{{{_DOT}\}}){_TRAILING_SPACE}|\\\.)"
+    r"|(?P<sep>\[://\])"
+    r"|(?P<colon>\[:\])"
+    r"|(?P<slash>\[/\])"
+    rf"|(?P<at>{_LEADING_SPACE}(?:\[at\]|\(at\)|\[@\]){_TRAILING_SPACE})",
+    re.IGNORECASE,
+)
+_REPLACEMENTS = {"dot": ".", "sep": "://", "colon": ":", "slash": "/", "at": "@"}
+
+_SCHEME = re.compile(r"\b(?:h(?:xx|tx|xt)p|fxp)(s?)(?=://)", re.IGNORECASE)
+
+_SPACED_DOT_HINT = re.compile(r"[ \t]dot[ \t]", re.IGNORECASE)
+_HOST_PART = r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?"
+_SPACED_DOT = re.compile(
+    rf"(?<![\w.-]){_HOST_PART}(?:[ \t]+dot[ \t]+{_HOST_PART})+(?![\w-])", re.IGNORECASE
+)
+_SPACED_DOT_SPLIT = re.compile(r"[ \t]+dot[ \t]+", re.IGNORECASE)
+
+
+def _marker(match: re.Match[str]) -> str:
+    return _REPLACEMENTS[match.lastgroup or ""]
+
+
+def _as_host(spelled: str) -> str | None:
+    candidate = ".".join(_SPACED_DOT_SPLIT.split(spelled))
+    return candidate if registered_domain(candidate) else None
+
+
+def _spaced_dot(match: re.Match[str]) -> str:
+    # " dot " is also an English word, so inside running text it only counts in
+    # a chain of two or more, or right after "://" or "@"; the result must end
+    # in a real public suffix.
+    spelled = match[0]
+    chained = len(_SPACED_DOT_SPLIT.findall(spelled)) > 1
+    if chained or match.string.endswith(("://", "@"), 0, match.start()):
+        return _as_host(spelled) or spelled
+    return spelled
+
+
+def _scheme(match: re.Match[str]) -> str:
+    base = "ftp" if match[0][0] in "fF" else "http"
+    return base + ("s" if match[1] else "")
+
+
+def refang(text: str) -> str:
+    """Turn defanged indicator text back into its real form."""
+    text = _MARKERS.sub(_marker, text)
+    if _SPACED_DOT_HINT.search(text):
+        whole = _SPACED_DOT.fullmatch(text.strip())
+        if whole is not None:  # the input is one spelled-out host name
+            host = _as_host(whole[0])
+            text = text.replace(whole[0], host) if host else text
+        else:
+            text = _SPACED_DOT.sub(_spaced_dot, text)
+    return _SCHEME.sub(_scheme, text)
+
+
+__all__ = ["refang"]
