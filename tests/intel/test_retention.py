@@ -1,0 +1,60 @@
+"""Retention: owners warned six months ahead, due data hidden, deleted after the grace period."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from cyberfusion.audit import service as audit
+from cyberfusion.audit.models import AuditEntry
+from cyberfusion.db import transaction, utcnow
+from cyberfusion.intel import retention
+from cyberfusion.intel import service as intel
+from cyberfusion.intel.models import Contribution, Observable, StixObject
+from cyberfusion.sharing.handling import HandlingSpec
+from sharing.helpers import contribute, indicator
+
+
+def test_retention_lifecycle(world, tmp_path):
+    now = utcnow()
+    soon = contribute(world, tmp_path, "vendor", [indicator("ipv4-addr", "192.0.2.10")],
+                      HandlingSpec(tlp="clear", review_at=now + timedelta(days=100)))
+    due = contribute(world, tmp_path, "vendor", [indicator("ipv4-addr", "192.0.2.11")],
+                     HandlingSpec(tlp="clear", review_at=now + timedelta(days=3000),
+                                  expires_at=now + timedelta(days=1)))
+    later = contribute(world, tmp_path, "vendor", [indicator("ipv4-addr", "192.0.2.12")], HandlingSpec(tlp="clear"))
+
+    with transaction(world.factory) as s:
+        report = retention.run(s, grace_days=30, now=now)
+    assert (report.notified, report.hidden, report.deleted) == ([soon.contribution_id], [], [])
+
+    tomorrow = now + timedelta(days=1, minutes=1)
+    with transaction(world.factory) as s:
+        report = retention.run(s, grace_days=30, now=tomorrow)
+    assert (report.notified, report.hidden, report.deleted) == ([], [due.contribution_id], [])
+    with transaction(world.factory) as s:
+        assert intel.search(s, viewer=world.viewer("vendor"), purpose="investigation", q="192.0.2.11").items == []
+        assert len(intel.search(s, viewer=world.viewer("vendor"), purpose="investigation", q="192.0.2.12").items) == 1
+
+    with transaction(world.factory) as s:
+        report = retention.run(s, grace_days=30, now=tomorrow + timedelta(days=31))
+    assert (report.hidden, report.deleted, report.deleted_objects) == ([], [due.contribution_id], 1)
+    with world.factory() as s:
+        assert s.scalar(select(func.count()).select_from(StixObject)
+                        .where(StixObject.contribution_id == due.contribution_id)) == 0
+        assert s.scalar(select(func.count()).select_from(Observable)
+                        .where(Observable.contribution_id == due.contribution_id)) == 0
+        assert s.get(Contribution, due.contribution_id).status == "deleted"
+        assert s.get(Contribution, later.contribution_id).status == "active"
+        actions = [a for a in s.scalars(select(AuditEntry.action).order_by(AuditEntry.id))
+                   if a.startswith("retention.")]
+        assert actions == ["retention.notify", "retention.hide", "retention.delete"]
+        assert audit.verify(s).ok
+
+
+def test_review_date_hides_without_the_job(world, tmp_path):
+    contribute(world, tmp_path, "vendor", [indicator("ipv4-addr", "192.0.2.20")],
+               HandlingSpec(tlp="clear", review_at=utcnow() - timedelta(seconds=1)))
+    with transaction(world.factory) as s:
+        assert intel.search(s, viewer=world.viewer("vendor"), purpose="investigation", q="192.0.2.20").items == []
