@@ -216,3 +216,11 @@ def client(engine: Engine, world: World):  # type: ignore[no-untyped-def]
     app = create_app(get_settings(), engine=engine)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def matrix(world: World, tmp_path: Path) -> World:
+    """The world plus one contribution per handling combination of the leak matrix (sharing/leak.py)."""
+    from sharing.leak import build_matrix
+    build_matrix(world, tmp_path)
+    return world

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,6 +14,14 @@ from cyberfusion.api import problems
 from cyberfusion.config import Settings, get_settings
 from cyberfusion.db import make_engine, make_sessionmaker, migration_state, require_current_schema
 from cyberfusion.errors import CyberfusionError
+
+
+# Every module with a `router` served by the app, one per line.
+ROUTERS = [
+    "cyberfusion.partners.api",
+    "cyberfusion.audit.api",
+    "cyberfusion.intel.api",
+]
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
@@ -28,12 +37,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sessionmaker = make_sessionmaker(engine)
     problems.install(app)
 
-    from cyberfusion.audit.api import router as audit_router
-    from cyberfusion.intel.api import router as intel_router
-    from cyberfusion.partners.api import router as partners_router
-
-    for router in (partners_router, audit_router, intel_router):
-        app.include_router(router)
+    for module in ROUTERS:
+        app.include_router(importlib.import_module(module).router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

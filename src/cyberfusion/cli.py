@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Optional
 
@@ -10,7 +11,6 @@ import typer
 from cyberfusion.audit import repository as audit_repo
 from cyberfusion.audit import service as audit
 from cyberfusion.auth import tokens
-from cyberfusion.cli_intel import register as register_intel
 from cyberfusion.clikit import (FormatOpt, OutputFormat, console, emit, handled, parse_date, session_scope,
                                 split_list)
 from cyberfusion.config import get_settings, load_settings
@@ -312,7 +312,9 @@ def audit_export(action: Optional[str] = None, member_id: Optional[int] = None,
         emit({"exported": count, "file": output}, fmt)
 
 
-register_intel(app)
+# Modules with a `register(app)` that adds their commands, one per line.
+for _module in ("cyberfusion.cli_intel",):
+    importlib.import_module(_module).register(app)
 
 
 def main() -> None:

@@ -100,21 +100,25 @@ def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def migration_state(engine: Engine) -> tuple[str | None, str]:
-    """(current revision in the database, head revision of the code)."""
+    """(current revisions in the database, head revisions of the code), each as "a+b" text.
+
+    Feature packages may keep their own migration branches off the base schema;
+    the database is current when it is at every head.
+    """
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head() or ""
+    heads = "+".join(sorted(ScriptDirectory.from_config(alembic_config(str(engine.url))).get_heads()))
     try:
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = MigrationContext.configure(conn).get_current_heads()
     except OperationalError as exc:
         raise Unavailable(f"database unreachable: {exc.orig}") from None
-    return current, head
+    return ("+".join(sorted(current)) or None), heads
 
 
 def require_current_schema(engine: Engine) -> None:

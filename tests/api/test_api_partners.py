@@ -131,7 +131,10 @@ def test_auditor_verifies_the_chain(client, world):
 
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "schema": "0001"}
+    from cyberfusion.db import migration_state
+    current, heads = migration_state(client.app.state.engine)
+    assert current == heads
+    assert client.get("/readyz").json() == {"status": "ready", "schema": heads}
 
 
 def test_openapi_is_served(client):
