@@ -47,10 +47,10 @@ EXPECTED_FIELDS: dict[str, set[str]] = {
     "bundle-missing-type.json": {"type"},
     "bundle-id-missing-prefix.json": {"id"},
 }
-# Non-JSON inputs: where the JSON error is reported.
+# Non-JSON inputs: the JSON error and where it is.
 NOT_JSON = {
-    "trailing-comma.txt": "parse error: invalid object key (must be a string) at line 9, column 1",
-    "stray-angle-brackets.txt": "lexical error: invalid char in json text. at line 1, column 1 (byte 0)",
+    "trailing-comma.txt": ("parse error: invalid object key (must be a string)", "line 9, column 1 (byte 262)"),
+    "stray-angle-brackets.txt": ("lexical error: invalid char in json text.", "line 1, column 1 (byte 0)"),
 }
 
 
@@ -115,8 +115,8 @@ def test_not_json_is_rejected_with_position(name: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         list(iter_stix(INVALID / "not-json" / name, file_name=name))
     [problem] = caught.value.problems
-    assert problem.file == name and problem.field is None
-    assert problem.reason.startswith(f"not valid JSON: {NOT_JSON[name]}")
+    reason, location = NOT_JSON[name]
+    assert problem == Problem(f"not valid JSON: {reason}", name, location)
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
@@ -129,6 +129,15 @@ def test_full_validate_rejects_invalid_objects(name: str) -> None:
     found = full_validate(load(INVALID / name))
     assert EXPECTED_FIELDS[name] <= {p.field for p in found}
     assert all(p.field is not None for p in found)
+
+
+def test_attack_bundle_with_custom_objects_is_accepted_whole() -> None:
+    path = CORPUS.parent / "attack" / "ics-attack-18.1.json"
+    errors: list[Problem] = []
+    objs = [item.obj for item in iter_stix(path, file_name=path.name, errors=errors)]
+    assert errors == []
+    assert objs == load(path)["objects"]
+    assert sum(o["type"].startswith("x-mitre-") for o in objs) > 0
 
 
 def test_full_validate_adds_what_the_fast_path_does_not_check() -> None:
@@ -192,6 +201,7 @@ def test_validate_object_rule(obj: dict[str, Any], field: str) -> None:
     _with(INDICATOR, pattern_type="yara", pattern="rule x { condition: true }"),  # not parsed
     _with(INDICATOR, pattern="[domain-name:value = 'not a domain']"),  # valid STIX, odd value: not ours to judge
     {"type": "x-custom-sco", "id": "x-custom-sco--1ed8caa7-a708-4706-b651-f1186ede6ca1", "value": 1},
+    _with(IDENTITY, x_mitre_data_source_ref=""),  # custom *_ref: unchecked, as by the OASIS validator
 ])
 def test_validate_object_accepts(obj: dict[str, Any]) -> None:
     assert validate_object(obj) == []
@@ -263,16 +273,26 @@ def test_bad_envelope_before_objects_stops_before_any_object() -> None:
     assert [(p.location, p.field) for p in caught.value.problems] == [("bundle", "type")]
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"[1, 2]", "the top-level JSON value must be an object (a STIX bundle or object)"),
-    (b"", "not valid JSON: parse error: premature EOF at byte 0 (end of input)"),
-    (b'{"type": "bundle", "objects": [', "not valid JSON: parse error: premature EOF at byte 31 (end of input)"),
-    (b'{"a": 1e400}', "not valid JSON: parse error: numeric (floating point) overflow at line 1, column 6 (byte 5)"),
+@pytest.mark.parametrize(("data", "reason", "location"), [
+    (b"[1, 2]", "the top-level JSON value must be an object (a STIX bundle or object)", None),
+    (b"", "not valid JSON: parse error: premature EOF", "byte 0 (end of input)"),
+    (b'{"type": "bundle", "objects": [', "not valid JSON: parse error: premature EOF", "byte 31 (end of input)"),
+    (b'{"a": 1e400}', "not valid JSON: parse error: numeric (floating point) overflow", "line 1, column 6 (byte 5)"),
 ])
-def test_unusable_documents(data: bytes, reason: str) -> None:
+def test_unusable_documents(data: bytes, reason: str, location: str | None) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse(data)
-    assert [p.reason for p in caught.value.problems] == [reason]
+    assert caught.value.problems == [Problem(reason, "t.json", location)]
+
+
+def test_json_error_deep_in_a_stream_is_located() -> None:
+    lines = ",\n".join(json.dumps(IDENTITY) for _ in range(1000))  # about 250 KB: several chunks
+    doc = b'{"objects": [\n%s,\n{"type": "identity",, "x": 1}]}' % lines.encode()
+    with pytest.raises(InvalidInput) as caught:
+        parse(doc, errors=[])  # a dry run cannot go on past broken JSON either
+    [problem] = caught.value.problems
+    offset = doc.index(b',, "x"') + 1
+    assert problem.location == f"line 1002, column 21 (byte {offset})"
 
 
 def test_numbers_are_plain_floats_and_ints() -> None:

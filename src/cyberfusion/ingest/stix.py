@@ -358,12 +358,22 @@ def _custom_type_ok(otype: Any) -> bool:
     return True
 
 
+# The spec's reference properties. Custom ones (x_mitre_modified_by_ref, ...) are not
+# checked: the OASIS validator and stix2 accept any value there, and real feeds
+# (ATT&CK's empty x_mitre_data_source_ref) rely on it.
+_SPEC_REFS = frozenset({"object_ref", "object_refs", *_COMMON_REFS, *(n for refs in _REFS.values() for n in refs)})
+
 # Property name -> 0 plain, 1 reference, 2 reference list, 3 illegal name. Memoised: names repeat.
 _NAME_KIND: dict[str, int] = {"id": 0}
 
 
 def _name_kind(name: str) -> int:
-    kind = 3 if not _PROP_RE.fullmatch(name) else 1 if name.endswith("_ref") else 2 if name.endswith("_refs") else 0
+    if not _PROP_RE.fullmatch(name):
+        kind = 3
+    elif name in _SPEC_REFS:
+        kind = 1 if name.endswith("_ref") else 2
+    else:
+        kind = 0
     if len(_NAME_KIND) < _MEMO_MAX:
         _NAME_KIND[name] = kind
     return kind
@@ -751,7 +761,7 @@ def _iter_stream(f: Any, file_name: str, errors: list[Problem] | None) -> Iterat
         arg = exc.args[0] if exc.args else ""
         message = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
         reason = message.splitlines()[0] if message else "unexpected end of input"
-        raise InvalidInput(Problem(f"not valid JSON: {reason} at {tap.locate(message)}", file_name)) from None
+        raise InvalidInput(Problem(f"not valid JSON: {reason}", file_name, tap.locate(message))) from None
     if tap.top != "start_map":
         raise InvalidInput(Problem("the top-level JSON value must be an object (a STIX bundle or object)",
                                    file_name))
