@@ -313,7 +313,11 @@ def audit_export(action: Optional[str] = None, member_id: Optional[int] = None,
 
 
 # Modules with a `register(app)` that adds their commands, one per line.
-for _module in ("cyberfusion.cli_intel",):
+COMMAND_MODULES = (
+    "cyberfusion.cli_intel",
+    "cyberfusion.cli_jobs",
+)
+for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 
 
