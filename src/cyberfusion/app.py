@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import Engine, text
 
 from cyberfusion import __version__
@@ -39,6 +39,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     for module in ROUTERS:
         app.include_router(importlib.import_module(module).router)
+
+    if not any(getattr(r, "path", None) == "/" for r in app.routes):
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/docs")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -60,6 +61,30 @@ def jobs_enqueue(kind: str, fmt: OutputFormat = FormatOpt) -> None:
         emit({"id": job.id, "kind": job.kind, "status": job.status}, fmt)
 
 
+@handled
+def backup_cmd(output: Path = typer.Argument(..., help="new file for the backup"),
+               fmt: OutputFormat = FormatOpt) -> None:
+    """Copy the live SQLite database consistently (online backup API)."""
+    from cyberfusion.ops.backup import backup
+    info = backup(get_settings().effective_database_url, output)
+    emit({"backup": info.path, "bytes": info.bytes, "integrity": info.integrity, "tables": info.tables}, fmt)
+
+
+@handled
+def restore_cmd(file: Path = typer.Argument(..., help="a file made by cfc backup"),
+                yes: bool = typer.Option(False, "--yes", help="confirm replacing the current database"),
+                fmt: OutputFormat = FormatOpt) -> None:
+    """Replace the SQLite database with a backup (checked for integrity first)."""
+    from cyberfusion.errors import InvalidInput
+    from cyberfusion.ops.backup import restore
+    if not yes:
+        raise InvalidInput("restoring replaces the current database: add --yes to confirm", field="yes")
+    info = restore(get_settings().effective_database_url, file)
+    emit({"restored_from": str(file), "bytes": info.bytes, "integrity": info.integrity, "tables": info.tables}, fmt)
+
+
 def register(app: typer.Typer) -> None:
     app.command("worker")(worker_cmd)
     app.add_typer(jobs_app, name="jobs")
+    app.command("backup")(backup_cmd)
+    app.command("restore")(restore_cmd)
