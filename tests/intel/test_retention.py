@@ -58,3 +58,24 @@ def test_review_date_hides_without_the_job(world, tmp_path):
                HandlingSpec(tlp="clear", review_at=utcnow() - timedelta(seconds=1)))
     with transaction(world.factory) as s:
         assert intel.search(s, viewer=world.viewer("vendor"), purpose="investigation", q="192.0.2.20").items == []
+
+
+def test_a_file_can_be_contributed_again_after_retention_deleted_it(world, tmp_path):
+    from cyberfusion.ingest.pipeline import import_file
+    from cyberfusion.partners import repository, service
+    from sharing.helpers import bundle_file
+    path = bundle_file(tmp_path, [indicator("ipv4-addr", "192.0.2.30")], "again.json")
+
+    def run():
+        with transaction(world.factory) as s:
+            viewer = service.resolve_viewer(s, repository.member_by_id(s, world.members["vendor"]))
+            return import_file(s, viewer=viewer, path=path, fmt="stix",
+                               spec=HandlingSpec(tlp="clear", expires_at=utcnow() + timedelta(hours=1)))
+    first = run()
+    with transaction(world.factory) as s:
+        retention.run(s, grace_days=0, now=utcnow() + timedelta(hours=2))
+    second = run()
+    assert (second.created, second.objects) == (True, 1)
+    assert second.contribution_id != first.contribution_id
+    with transaction(world.factory) as s:
+        assert len(intel.search(s, viewer=world.viewer("vendor"), purpose="investigation", q="192.0.2.30").items) == 1

@@ -28,7 +28,6 @@ def misp_event(rows: Iterable[tuple[str, str, str, dict[str, Any]]], *, info: st
     event = MISPEvent()
     event.info = info
     event.distribution = 0
-    event.add_tag("tlp:clear")
     strictest = 0
     seen: set[tuple[str, str]] = set()
     for kind, value, stix_id, handling in rows:
@@ -42,7 +41,6 @@ def misp_event(rows: Iterable[tuple[str, str, str, dict[str, Any]]], *, info: st
         attr.add_tag(f"tlp:{tlp}")
         if handling["no_further_dissemination"]:
             attr.add_tag("cyberfusion:no-further-dissemination")
-    event.tags = []
     event.add_tag(f"tlp:{TLP_LEVELS[strictest]}")
     event.add_tag(f'cyberfusion:exported-by="{org_name}"')
     return event.to_json(indent=2)

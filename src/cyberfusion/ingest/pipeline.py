@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from cyberfusion.audit import service as audit
 from cyberfusion.db import utcnow
 from cyberfusion.errors import Forbidden, InvalidInput, Problem
+from cyberfusion.fusion import correlate
 from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository
@@ -34,6 +35,7 @@ from cyberfusion.sharing.viewer import Viewer
 
 FORMATS = ("stix", "misp", "misp-feed", "csv", "text")
 BATCH = 2000
+SCO_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
 _IP_KINDS = frozenset({"ipv4-addr", "ipv6-addr"})
 
 
@@ -147,7 +149,8 @@ class Importer:
         keyed = []
         for item, hid in self.pending:
             obj = item.obj
-            modified = _ts(obj, "modified") or _ts(obj, "created") or self.contribution.created_at
+            # SCOs have no timestamps: one fixed version, so the same SCO is stored once per owner.
+            modified = _ts(obj, "modified") or _ts(obj, "created") or SCO_VERSION
             keyed.append((obj["id"], modified, item, hid))
         held = repository.existing_versions(self.session, org_id=org_id, keys=[(k[0], k[1]) for k in keyed])
         objects: list[dict[str, Any]] = []
@@ -246,6 +249,7 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
         raise InvalidInput(Problem(reason="contains no STIX objects", file=file_name))
     contribution.object_count = importer.result.objects
     session.flush()
+    correlate.after_import(session, contribution=contribution, viewer=viewer, now=now)
     audit.record(session, action="contribution.create", viewer=viewer,
                  object_ids=[contribution.id],
                  detail={"file": file_name, "format": fmt, "digest": digest, "objects": importer.result.objects,

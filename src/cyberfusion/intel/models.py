@@ -15,7 +15,8 @@ _BigId = BigInteger().with_variant(Integer, "sqlite")
 
 class Contribution(Base):
     __tablename__ = "contributions"
-    __table_args__ = (UniqueConstraint("organisation_id", "digest"),)
+    # Not unique: a file whose contribution retention deleted may be contributed again.
+    __table_args__ = (Index("ix_contributions_org_digest", "organisation_id", "digest"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)

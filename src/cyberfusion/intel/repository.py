@@ -47,7 +47,8 @@ def add(session: Session, row: Any) -> None:
 
 def contribution_by_digest(session: Session, *, org_id: int, digest: str) -> Contribution | None:
     return session.scalar(select(Contribution).where(Contribution.organisation_id == org_id,
-                                                     Contribution.digest == digest))
+                                                     Contribution.digest == digest,
+                                                     Contribution.status != "deleted").limit(1))
 
 
 def existing_versions(session: Session, *, org_id: int,

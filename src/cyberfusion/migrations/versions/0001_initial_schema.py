@@ -143,11 +143,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['handling_id'], ['handling.id'], ),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], ),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('organisation_id', 'digest')
+    sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('contributions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contributions_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_contributions_org_digest', ['organisation_id', 'digest'], unique=False)
         batch_op.create_index(batch_op.f('ix_contributions_organisation_id'), ['organisation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contributions_status'), ['status'], unique=False)
 
@@ -253,6 +253,7 @@ def downgrade() -> None:
     op.drop_table('secondments')
     with op.batch_alter_table('contributions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contributions_status'))
+        batch_op.drop_index('ix_contributions_org_digest')
         batch_op.drop_index(batch_op.f('ix_contributions_organisation_id'))
         batch_op.drop_index(batch_op.f('ix_contributions_created_at'))
 
