@@ -21,6 +21,14 @@ ROUTERS = [
     "cyberfusion.partners.api",
     "cyberfusion.audit.api",
     "cyberfusion.intel.api",
+    "cyberfusion.fusion.api",
+    "cyberfusion.taxii.api",
+    "cyberfusion.analyzers.api",
+    "cyberfusion.tasking.api",
+    "cyberfusion.products.api",
+    "cyberfusion.trends.api",
+    "cyberfusion.ai.api",
+    "cyberfusion.web.routes",
 ]
 
 

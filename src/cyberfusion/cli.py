@@ -315,7 +315,13 @@ def audit_export(action: Optional[str] = None, member_id: Optional[int] = None,
 # Modules with a `register(app)` that adds their commands, one per line.
 COMMAND_MODULES = (
     "cyberfusion.cli_intel",
+    "cyberfusion.cli_fusion",
     "cyberfusion.cli_jobs",
+    "cyberfusion.cli_taxii",
+    "cyberfusion.cli_analyzers",
+    "cyberfusion.cli_products",
+    "cyberfusion.cli_tasking",
+    "cyberfusion.cli_ai",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)

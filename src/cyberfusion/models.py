@@ -6,6 +6,13 @@ from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.jobs.models import Job
 from cyberfusion.partners.models import Agreement, ApiToken, Member, Organisation, Secondment
 from cyberfusion.sharing.models import Handling
+import cyberfusion.fusion.models  # noqa: F401,E402 - warninglists, correlation terms, lookups, watchlists, alerts
+import cyberfusion.tasking.models  # noqa: F401,E402 - every tasking table (RFIs, projects, groups, ...)
+import cyberfusion.taxii.models  # noqa: F401,E402 - TAXII collections, status resources, collectors
+import cyberfusion.analyzers.models  # noqa: F401,E402 - analyzer runs, cache, configuration
+import cyberfusion.products.models  # noqa: F401,E402 - country report records and files, horizon notes
+import cyberfusion.ai.models  # noqa: F401,E402 - AI review queue, embeddings, register, resource bank
+import cyberfusion.web.models  # noqa: F401,E402 - web sign-in sessions and login back-off
 
 metadata = Base.metadata
 

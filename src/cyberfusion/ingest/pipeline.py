@@ -191,7 +191,7 @@ class Importer:
                 observables.append({
                     "kind": kind, "value": val, "range_start": start, "range_end": end, "stix_id": stix_id,
                     "object_type": otype, "contribution_id": self.contribution.id, "organisation_id": org_id,
-                    "handling_id": hid, "seen_at": seen_at, "extra": None,
+                    "handling_id": hid, "seen_at": seen_at,
                 })
         repository.insert_objects(self.session, objects)
         repository.insert_observables(self.session, observables)

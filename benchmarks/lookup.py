@@ -1,0 +1,260 @@
+"""Hit/no-hit lookups against a large store, each beside its ceiling measured in the same process.
+
+    cd /work/main && PYTHONPATH=src python benchmarks/lookup.py [--n 1000000] [--batch 100000] [--requests 1000]
+
+a. single lookups over HTTP (uvicorn in a child process, keep-alive client): p50/p99, beside
+   GET /healthz on the same connection (the HTTP + framework floor);
+b. one batch lookup of --batch values in-process (parse, match, notify owners, store hashes,
+   audit, commit), beside a plain Python set membership test of the same values against the
+   stored values (the ceiling: no parsing, no database, no policy).
+
+The store: --n observables of the ingest benchmark's mix in one contribution of one partner,
+indexed for correlation by the same hook as ingest (fusion.correlate.after_import). They are
+written with executemany rather than parsed from STIX: the subject here is reading. The
+asker is a second organisation, so hits notify the owner as in production.
+Targets (informational): HTTP p99 < 5 ms on SQLite; batch >= 200,000 values/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+P99_TARGET_MS = 5.0
+BATCH_TARGET = 200_000
+HIT_SHARE = 0.10
+
+
+def populate(world: _common.World, n: int, seed: int) -> list[str]:
+    """n observables in one contribution of the bench partner; returns their values."""
+    from sqlalchemy import insert
+
+    from cyberfusion.db import transaction, utcnow
+    from cyberfusion.fusion import correlate
+    from cyberfusion.intel.models import Contribution, Observable
+    from cyberfusion.kit.observables import ip_range
+    from cyberfusion.sharing.handling import handling_row
+
+    rng = random.Random(seed)
+    values: list[str] = []
+    now = utcnow()
+    with transaction(world.factory) as s:
+        handling = handling_row(s, _common.SPEC.validated())
+        c = Contribution(id=str(uuid.uuid4()), organisation_id=world.viewer.org_id, member_id=world.viewer.member_id,
+                         created_at=now, source_format="bench", file_name="bench", digest=uuid.uuid4().hex,
+                         object_count=n, handling_id=handling.id, category="malware",
+                         review_at=now + timedelta(days=3650))
+        s.add(c)
+        s.flush()
+        batch: list[dict[str, Any]] = []
+        for i in range(n):
+            kind, value = _common.observable(rng)
+            values.append(value)
+            start, end = ip_range(value) if kind in ("ipv4-addr", "ipv6-addr") else (None, None)
+            batch.append({"kind": kind, "value": value, "range_start": start, "range_end": end,
+                          "stix_id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+                          "object_type": "indicator", "contribution_id": c.id, "organisation_id": c.organisation_id,
+                          "handling_id": handling.id, "seen_at": now, "extra": None})
+            if len(batch) == 50_000:
+                s.connection().execute(insert(Observable.__table__), batch)
+                batch.clear()
+        if batch:
+            s.connection().execute(insert(Observable.__table__), batch)
+        correlate.after_import(s, contribution=c, viewer=world.viewer)
+    return values
+
+
+def asker(world: _common.World) -> tuple[Any, str]:
+    """A second vetted organisation under an agreement: its viewer and an API token."""
+    from cyberfusion.auth import tokens
+    from cyberfusion.db import transaction
+    from cyberfusion.partners import service as partners
+    from cyberfusion.partners.models import CATEGORIES
+    from cyberfusion.sharing.markings import PURPOSES
+
+    today = date.today()
+    with transaction(world.factory) as s:
+        org = partners.create_organisation(s, name="Bench Asker Bureau", kind="national_bureau", country="FR")
+        partners.vet_organisation(s, org=org, decision="approved", reviewer="bench@host.example",
+                                  today=today - timedelta(days=30))
+        partners.add_agreement(s, org=org, reference="DSA-ASK", valid_from=today - timedelta(days=30),
+                               valid_until=today + timedelta(days=365), tlp_ceiling="amber",
+                               contribute=list(CATEGORIES), receive=list(CATEGORIES), purposes=list(PURPOSES))
+        member = partners.add_member(s, email="asker@bench.example", name="Asker", org=org, roles=["analyst"])
+        viewer = partners.resolve_viewer(s, member, today=today)
+        token = tokens.issue(s, member=member, expires_days=2).token
+    return viewer, token
+
+
+def asked_values(stored: list[str], count: int, seed: int) -> list[str]:
+    rng = random.Random(seed + 1)
+    fresh = random.Random(seed + 2)
+    return [rng.choice(stored) if rng.random() < HIT_SHARE else _common.observable(fresh)[1] for _ in range(count)]
+
+
+# ---------------------------------------------------------------- a. HTTP
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_http(db_url: str, data_dir: Path, token: str, values: list[str], requests: int) -> dict[str, list[float]]:
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "CFC_DATABASE_URL": db_url, "CFC_DATA_DIR": str(data_dir),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1] / "src"),
+                                                     os.environ.get("PYTHONPATH", "")) if p)}
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "cyberfusion.app:create_app",
+                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                               "--no-access-log"], env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.2)
+            out: dict[str, list[float]] = {"lookup": [], "healthz": []}
+            for i in range(50):  # warm-up: imports, caches, connection pool
+                client.post("/api/v1/lookup", json={"purpose": "investigation", "values": [values[i]]})
+                client.get("/healthz")
+            for i in range(requests):
+                t = time.perf_counter()
+                r = client.post("/api/v1/lookup", json={"purpose": "investigation", "values": [values[i % len(values)]]})
+                out["lookup"].append(time.perf_counter() - t)
+                assert r.status_code == 200, r.text
+                t = time.perf_counter()
+                client.get("/healthz")
+                out["healthz"].append(time.perf_counter() - t)
+        return out
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def pct(xs: list[float], p: float) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+# ---------------------------------------------------------------- b. batch
+
+
+def run_batch(world: _common.World, viewer: Any, values: list[str]) -> tuple[float, float, Any]:
+    from cyberfusion.db import transaction
+    from cyberfusion.fusion import hits
+
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    with transaction(world.factory) as s:
+        result = hits.lookup(s, viewer=viewer, purpose="investigation", values=values)
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def run_parse(values: list[str]) -> float:
+    from cyberfusion.fusion.hits import parse_value
+
+    _common.clear_value_caches()
+    t = time.perf_counter()
+    for v in values:
+        parse_value(v)
+    return time.perf_counter() - t
+
+
+def run_set(stored: list[str], values: list[str]) -> float:
+    ceiling = set(stored)
+    gc.collect()
+    t = time.perf_counter()
+    hits = sum(1 for v in values if v in ceiling)
+    elapsed = time.perf_counter() - t
+    assert hits > 0
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000, help="observables stored (default 1,000,000)")
+    ap.add_argument("--batch", type=int, default=100_000, help="values in the batch lookup (default 100,000)")
+    ap.add_argument("--requests", type=int, default=1000, help="single lookups over HTTP (default 1,000)")
+    ap.add_argument("--seed", type=int, default=_common.SEED)
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="cfc-bench-lookup-") as tmp:
+        work = Path(tmp)
+        print("cyberfusion lookup benchmark")
+        for k, v in _common.environment():
+            print(f"  {k:9} {v}")
+        print(f"  {'database':9} sqlite (temporary file)")
+        world = _common.fresh_world(None, work, "lookup")
+        try:
+            t = time.perf_counter()
+            stored = populate(world, args.n, args.seed)
+            print(f"  {'store':9} {args.n:,} observables written and indexed in {time.perf_counter() - t:.1f} s")
+            viewer, token = asker(world)
+            values = asked_values(stored, args.batch, args.seed)
+            print(f"  {'asked':9} {len(values):,} values, about {HIT_SHARE:.0%} of them stored")
+            print()
+
+            latencies = run_http(str(world.engine.url), work / "data", token, values, args.requests)
+            wall, cpu, result = run_batch(world, viewer, values)
+            parse_s = run_parse(values)
+            set_s = run_set(stored, values)
+        finally:
+            world.cleanup()
+
+    lk, hz = latencies["lookup"], latencies["healthz"]
+    print(f"a. single lookup over HTTP, {len(lk):,} requests, one value each (keep-alive, uvicorn child process)")
+    _common.table([
+        ("request", "p50 ms", "p99 ms", "mean ms"),
+        ("POST /api/v1/lookup (auth, policy, notify, audit, commit)", f"{pct(lk, 50):.2f}", f"{pct(lk, 99):.2f}",
+         f"{statistics.mean(lk) * 1000:.2f}"),
+        ("GET /healthz (HTTP + framework floor)", f"{pct(hz, 50):.2f}", f"{pct(hz, 99):.2f}",
+         f"{statistics.mean(hz) * 1000:.2f}"),
+    ])
+    p99 = pct(lk, 99)
+    print(f"   lookup p99 / healthz p99 = {p99 / pct(hz, 99):.1f}x;  p99 {p99:.2f} ms vs target < {P99_TARGET_MS} ms "
+          f"({'met' if p99 < P99_TARGET_MS else 'NOT met'})")
+    print()
+    n = len(values)
+    rate = n / wall
+    set_rate = n / set_s
+    print(f"b. batch lookup of {n:,} values in-process: {result.counts['hit']:,} hit, "
+          f"{result.counts['no_hit']:,} no hit, {result.counts['invalid']:,} invalid")
+    _common.table([
+        ("measurement", "wall s", "values/s"),
+        ("hits.lookup (parse, match, policy, notify, hash, audit, commit)", f"{wall:.3f}", f"{rate:,.0f}"),
+        ("   of which parsing alone (refang + detect, cold caches)", f"{parse_s:.3f}", f"{n / parse_s:,.0f}"),
+        ("ceiling: Python set membership of the same values", f"{set_s:.4f}", f"{set_rate:,.0f}"),
+    ])
+    print(f"   ours / set ceiling = {rate / set_rate:.4f}x ({set_rate / rate:,.0f}x slower); cpu {cpu:.2f} s; "
+          f"{rate:,.0f} values/s vs target >= {BATCH_TARGET:,} ({'met' if rate >= BATCH_TARGET else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

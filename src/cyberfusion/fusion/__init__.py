@@ -1,0 +1,1 @@
+"""Fusion: correlation, warninglists, hit/no-hit deconfliction, watchlists and alerts."""

@@ -1,0 +1,393 @@
+"""Hit/no-hit deconfliction: "do you hold anything on these values?".
+
+For each value the asker gets one of:
+  * ``hit`` with details — it may read matching intelligence whose handling allows hit reveal;
+  * ``hit`` with references only — it may read the intelligence but the source set
+    "hit reveal: no": a reference number and the owner's contact route, nothing else;
+  * ``no_hit`` — nothing matches, or nothing it may read matches. In the second case the
+    owner is still notified (who asked, which value, for what purpose, the reference) and
+    may decide to answer; the asker learns of the hit only if the owner chooses to.
+Owners are notified of every hit on their data (their own organisation's lookups and
+warninglisted values excepted). Values asked are kept only as keyed hashes (HMAC-SHA256,
+key derived from the settings secret), except values that hit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cyberfusion.audit import service as audit
+from cyberfusion.config import Settings, get_settings
+from cyberfusion.db import utcnow
+from cyberfusion.errors import Forbidden, InvalidInput, NotFound
+from cyberfusion.fusion import matching, repository, warninglists
+from cyberfusion.fusion.models import HitNotification, Lookup
+from cyberfusion.fusion.terms import shown
+from cyberfusion.intel import repository as intel_repo
+from cyberfusion.kit.observables import detect, normalise
+from cyberfusion.kit.refang import refang
+from cyberfusion.partners import repository as partners_repo
+from cyberfusion.sharing import policy
+from cyberfusion.sharing.markings import PURPOSES, TLP_LEVELS
+from cyberfusion.sharing.viewer import Viewer
+
+DIGEST_BYTES = 16
+MAX_OBJECTS_PER_VALUE = 20
+DECISIONS = ("share", "contact", "decline")
+INBOX_ROLES = ("analyst", "contributor", "org_admin")
+CONTACT_ROUTE = ("The owner has been notified through the fusion centre and may answer under this "
+                 "reference; answers appear in GET /api/v1/hits/sent. You may also contact the host "
+                 "centre quoting the reference.")
+# What only defanged text carries; anything else skips the (slower) refang pass.
+_DEFANG_HINT = re.compile(r"[\[({\\ ]|h(?:xx|tx|xt)p|fxp", re.IGNORECASE)
+
+
+# --- parsing and hashing ----------------------------------------------------------------------
+
+def parse_value(raw: Any, kind: str | None = None) -> tuple[str, str] | None:
+    """(kind, canonical value) of one asked value, refanged; None when it is not an observable."""
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if _DEFANG_HINT.search(text):
+        text = refang(text).strip()
+    if kind:
+        try:
+            return kind, normalise(kind, text)
+        except InvalidInput:
+            return None
+    return detect(text)
+
+
+@lru_cache(maxsize=8)
+def _derived_key(secret: str, label: bytes) -> bytes:
+    return hmac.digest(secret.encode(), label, "sha256")
+
+
+def lookup_key(settings: Settings) -> bytes:
+    """The HMAC key for stored lookup values, derived from (never equal to) the settings secret."""
+    return _derived_key(settings.effective_secret_key(), b"cyberfusion lookup values v1")
+
+
+def value_digest(key: bytes, kind: str | None, value: str) -> bytes:
+    message = f"{kind}:{value}" if kind else f"?:{value}"
+    return hmac.digest(key, message.encode("utf-8", "surrogatepass"), "sha256")[:DIGEST_BYTES]
+
+
+def custodian(org_id: int) -> Viewer:
+    """The owner organisation reading its own data: it sees what is still active, for any purpose.
+
+    Used to ask the policy gate whether an owner should hear of a hit at all (data hidden by
+    retention or past its expiry raises no notification)."""
+    return Viewer(member_id=0, email="", roles=frozenset(), org_id=org_id, org_name="", org_kind="private",
+                  org_sector=None, org_country="", org_region="", may_receive=True,
+                  tlp_ceiling=len(TLP_LEVELS) - 1, receive_categories=None,
+                  agreement_purposes=frozenset(PURPOSES))
+
+
+# --- the lookup ----------------------------------------------------------------------------------
+
+@dataclass
+class LookupResult:
+    lookup_id: int
+    purpose: str
+    results: list[dict[str, Any]]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lookup_id": self.lookup_id, "purpose": self.purpose, "counts": self.counts,
+                "results": self.results}
+
+
+def _new_reference() -> str:
+    return "H-" + secrets.token_hex(5).upper()
+
+
+def lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any], kind: str | None = None,
+           settings: Settings | None = None, now: datetime | None = None) -> LookupResult:
+    """Answer hit/no-hit for each value, notify owners, keep the asked values hashed, audit."""
+    settings = settings or get_settings()
+    policy.require_purpose(viewer, purpose)
+    if not isinstance(values, list) or not values:
+        raise InvalidInput("give at least one value", field="values")
+    if len(values) > settings.lookup_max_values:
+        raise InvalidInput(f"at most {settings.lookup_max_values:,} values per lookup, got {len(values):,}",
+                           field="values")
+    if kind is not None:
+        _known_kind(kind)
+    now = now or utcnow()
+
+    parsed = [parse_value(v, kind) for v in values]
+    key = lookup_key(settings)
+    digests = b"".join(value_digest(key, p[0], p[1]) if p else value_digest(key, None, str(v))
+                       for p, v in zip(parsed, values))
+    keys = sorted({p for p in parsed if p is not None})
+    found = matching.find(session, viewer=viewer, purpose=purpose, keys=keys)
+    found = {k: g for k, g in found.items() if g}
+
+    answers = _decide(session, viewer=viewer, purpose=purpose, found=found, settings=settings, now=now)
+    row = Lookup(member_id=viewer.member_id, organisation_id=viewer.org_id, secondment_id=viewer.secondment_id,
+                 purpose=purpose, created_at=now, value_count=len(values),
+                 hit_count=sum(1 for p in parsed if p is not None and answers.get(p, {}).get("result") == "hit"),
+                 notified_count=0, digests=digests)
+    repository.add(session, row)
+    notified = _notify(session, viewer=viewer, purpose=purpose, lookup_id=row.id, answers=answers, now=now)
+    row.notified_count = notified
+    repository.add_lookup_hits(session, [
+        {"lookup_id": row.id, "kind": k[0], "value": k[1], "answer": a["told"],
+         "references": [r["reference"] for r in a.get("references", [])]}
+        for k, a in answers.items()])
+
+    results = []
+    counts = {"values": len(values), "hit": 0, "no_hit": 0, "invalid": 0}
+    disclosed: set[str] = set()
+    for raw, p in zip(values, parsed):
+        if p is None:
+            counts["invalid"] += 1
+            results.append({"value": raw, "result": "invalid", "reason": "not a recognised observable"})
+            continue
+        a = answers.get(p)
+        if a is None or a["result"] == "no_hit":
+            counts["no_hit"] += 1
+            results.append({"value": raw, "kind": p[0], "normalised": p[1], "result": "no_hit"})
+            continue
+        counts["hit"] += 1
+        out = {"value": raw, "kind": p[0], "normalised": p[1], "result": "hit",
+               "references": a["references"], "warninglists": a["warninglists"]}
+        if a.get("details"):
+            out["details"] = a["details"]
+            disclosed.update(o["id"] for o in a["details"]["objects"])
+        results.append(out)
+    session.flush()
+    audit.record(session, action="fusion.lookup", viewer=viewer, purpose=purpose, object_ids=sorted(disclosed),
+                 detail={"lookup_id": row.id, **counts, "notified": notified})
+    return LookupResult(row.id, purpose, results, counts)
+
+
+def _known_kind(kind: str) -> None:
+    from cyberfusion.kit.observables import KINDS
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown observable kind: {kind!r}", field="kind")
+
+
+def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[matching.Key, list[matching.Group]],
+            settings: Settings, now: datetime) -> dict[matching.Key, dict[str, Any]]:
+    """Per matched key: what the asker is told and which owners hear of it."""
+    if not found:
+        return {}
+    groups = [g for gs in found.values() for g in gs]
+    handlings = intel_repo.handlings(session, (g.handling_id for g in groups))
+    owners = {c.id: (c, org, h) for c, org, h in
+              intel_repo.contributions_with_owner(session, {g.contribution_id for g in groups})}
+    host = partners_repo.host_centre(session)
+    host_name = host.name if host else "host centre"
+    wl = warninglists.matcher(session)
+    counts = repository.value_counts(session, found.keys())
+
+    active_for_owner: dict[str, bool] = {}
+
+    def owner_sees(g: matching.Group) -> bool:
+        if g.contribution_id not in active_for_owner:
+            c, _org, _h = owners[g.contribution_id]
+            facts = policy.HandlingFacts(organisation_id=c.organisation_id, status=c.status, review_at=c.review_at,
+                                         expires_at=c.expires_at, category=c.category,
+                                         handling=handlings[g.handling_id])
+            active_for_owner[g.contribution_id] = policy.visible(custodian(c.organisation_id), purpose, facts,
+                                                                 now=now)
+        return active_for_owner[g.contribution_id]
+
+    def label(org_id: int, handling_id: int) -> str:
+        for c, org, _h in owners.values():
+            if org.id == org_id:
+                return policy.source_label(viewer, owner_id=org.id, owner_name=org.name, owner_kind=org.kind,
+                                           owner_sector=org.sector, owner_region=org.region,
+                                           attribution=handlings[handling_id].attribution,
+                                           host_centre_name=host_name)
+        return host_name
+
+    answers: dict[matching.Key, dict[str, Any]] = {}
+    reveal_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key, gs in found.items():
+        listed = wl.match(*key)
+        reveal = [g for g in gs if g.readable and handlings[g.handling_id].hit_reveal]
+        refer = [g for g in gs if g.readable and not handlings[g.handling_id].hit_reveal]
+        hidden = [g for g in gs if not g.readable and owner_sees(g)]
+        told_by_owner: dict[int, str] = {}
+        for g in hidden:
+            told_by_owner.setdefault(g.organisation_id, "no_hit")
+        for g in refer:
+            told_by_owner[g.organisation_id] = "reference"
+        for g in reveal:
+            told_by_owner[g.organisation_id] = "details"
+        result = "hit" if reveal or refer else "no_hit"
+        answer: dict[str, Any] = {
+            "result": result, "told": "details" if reveal else "reference" if refer else "no_hit",
+            "warninglists": listed, "owners": told_by_owner,
+            "labels": {org: label(org, next(g.handling_id for g in gs if g.organisation_id == org))
+                       for org in told_by_owner},
+            "groups": gs, "references": []}
+        if reveal:
+            owners_seen = {g.organisation_id for g in reveal}
+            answer["details"] = {
+                "matched": sorted({(*shown(g.kind, g.value), g.via) for g in reveal}),
+                "corroboration": len(owners_seen),
+                "first_seen": min((g.first_seen for g in reveal if g.first_seen), default=None),
+                "last_seen": max((g.last_seen for g in reveal if g.last_seen), default=None),
+                "sources": sorted({answer["labels"][o] for o in owners_seen}),
+                "common": max((counts.get(key, 0), *(counts.get((g.kind, g.value), 0) for g in reveal)))
+                > settings.common_threshold,
+                "warninglists": listed, "objects": [], "sightings": 0}
+            for g in reveal:
+                reveal_pairs[g.table].add((g.kind, g.value))
+        answers[key] = answer
+
+    _attach_objects(session, viewer=viewer, purpose=purpose, answers=answers, reveal_pairs=reveal_pairs,
+                    handlings={h_id for h_id, h in handlings.items() if h.hit_reveal})
+    return answers
+
+
+def _attach_objects(session: Session, *, viewer: Viewer, purpose: str, answers: dict[matching.Key, dict[str, Any]],
+                    reveal_pairs: dict[str, set[tuple[str, str]]], handlings: set[int]) -> None:
+    """Readable, revealable objects for every detailed answer, and their sightings."""
+    objects: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for table, pairs in reveal_pairs.items():
+        for kind, value, stix_id, otype in repository.readable_objects_for(
+                session, viewer=viewer, purpose=purpose, table=table, pairs=pairs, handling_ids=handlings):
+            objects[shown(kind, value)].append((stix_id, otype))
+    all_ids = {s for objs in objects.values() for s, _t in objs}
+    sightings = repository.sighting_counts(session, viewer=viewer, purpose=purpose, stix_ids=all_ids)
+    for answer in answers.values():
+        details = answer.get("details")
+        if not details:
+            continue
+        seen: dict[str, str] = {}
+        for kind, value, _via in details["matched"]:
+            for stix_id, otype in objects.get((kind, value), ()):
+                seen.setdefault(stix_id, otype)
+        ids = sorted(seen)
+        details["sightings"] = sum(sightings.get(s, 0) for s in ids)
+        details["objects"] = [{"id": s, "type": seen[s] or s.split("--", 1)[0]} for s in ids[:MAX_OBJECTS_PER_VALUE]]
+        details["object_count"] = len(ids)
+        details["matched"] = [{"kind": k, "value": v, "via": via} for k, v, via in details["matched"]]
+
+
+def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
+            answers: dict[matching.Key, dict[str, Any]], now: datetime) -> int:
+    """Raise or renew one notification per (owner, value); fill the asker's references."""
+    wanted: dict[tuple[int, str, str], tuple[str, str]] = {}
+    for key, a in answers.items():
+        if a["warninglists"]:
+            continue  # a listed value raises no notification
+        for org, told in a["owners"].items():
+            if org != viewer.org_id:
+                wanted[(org, *key)] = (told, a["labels"][org])
+    if not wanted:
+        return 0
+    owner_objects = _owner_objects(session, answers, wanted)
+    rows = [{"reference": _new_reference(), "owner_org_id": org, "asker_org_id": viewer.org_id,
+             "asker_member_id": viewer.member_id, "kind": kind, "value": value, "purpose": purpose,
+             "lookup_id": lookup_id, "object_ids": owner_objects.get((org, kind, value), [])[:MAX_OBJECTS_PER_VALUE],
+             "owner_label": owner_label, "asker_told": told, "times_asked": 1, "first_asked_at": now,
+             "last_asked_at": now, "status": "open"}
+            for (org, kind, value), (told, owner_label) in wanted.items()]
+    # Asking again renews the notification (times asked, latest lookup, what the asker was told).
+    references = repository.upsert_notifications(session, rows)
+    for (org, kind, value), (told, owner_label) in wanted.items():
+        if told != "no_hit":
+            answers[(kind, value)]["references"].append(
+                {"reference": references[(org, kind, value)], "owner": owner_label, "contact": CONTACT_ROUTE})
+    for a in answers.values():
+        a["references"].sort(key=lambda r: r["owner"])
+    return len(wanted)
+
+
+def _owner_objects(session: Session, answers: dict[matching.Key, dict[str, Any]],
+                   wanted: dict[tuple[int, str, str], tuple[str, str]]) -> dict[tuple[int, str, str], list[str]]:
+    """Each owner's own object ids behind each notified value (what the owner is told)."""
+    per_table: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    stored_to_asked: dict[tuple[str, str, str], set[tuple[str, str]]] = defaultdict(set)
+    for (org, kind, value) in wanted:
+        for g in answers[(kind, value)]["groups"]:
+            if g.organisation_id == org:
+                per_table[g.table].add((g.kind, g.value))
+                stored_to_asked[(g.table, g.kind, g.value)].add((kind, value))
+    owners = {org for org, _k, _v in wanted}
+    out: dict[tuple[int, str, str], set[str]] = defaultdict(set)
+    for table, pairs in per_table.items():
+        for org, kind, value, stix_id in repository.owner_objects_for(session, organisation_ids=owners, table=table,
+                                                                       pairs=pairs):
+            for asked in stored_to_asked[(table, kind, value)]:
+                if (org, *asked) in wanted:
+                    out[(org, *asked)].add(stix_id)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+# --- owners' inbox and the asker's answers ----------------------------------------------------------
+
+def _require_inbox_role(viewer: Viewer) -> None:
+    if not viewer.has_role(*INBOX_ROLES):
+        raise Forbidden(f"hit notifications need one of the roles: {', '.join(INBOX_ROLES)}")
+
+
+def notification_for_owner(n: HitNotification, asker_org: str, asker_email: str) -> dict[str, Any]:
+    return {"reference": n.reference, "kind": n.kind, "value": n.value, "purpose": n.purpose,
+            "asked_by": {"organisation": asker_org, "member": asker_email},
+            "first_asked_at": n.first_asked_at, "last_asked_at": n.last_asked_at, "times_asked": n.times_asked,
+            "your_objects": n.object_ids, "asker_told": n.asker_told, "status": n.status,
+            "decision": n.decision, "message": n.message, "answered_at": n.answered_at}
+
+
+def inbox(session: Session, *, viewer: Viewer, status: str | None = None, after_id: int | None = None,
+          limit: int = 100) -> list[dict[str, Any]]:
+    """Notifications to the viewer's organisation about lookups that hit its data."""
+    _require_inbox_role(viewer)
+    if status is not None and status not in ("open", "answered"):
+        raise InvalidInput("one of: open, answered", field="status")
+    rows = repository.owner_inbox(session, owner_org_id=viewer.org_id, status=status, after_id=after_id,
+                                  limit=max(1, min(limit, 500)))
+    return [notification_for_owner(n, org.name, member.email) | {"id": n.id} for n, org, member in rows]
+
+
+def answer(session: Session, *, viewer: Viewer, reference: str, decision: str, message: str = "",
+           now: datetime | None = None) -> dict[str, Any]:
+    """The owner's answer to a hit; the asker sees it (and, for share/contact, learns of the hit)."""
+    _require_inbox_role(viewer)
+    if decision not in DECISIONS:
+        raise InvalidInput(f"one of: {', '.join(DECISIONS)}", field="decision")
+    if len(message) > 10_000:
+        raise InvalidInput("at most 10,000 characters", field="message")
+    n = repository.notification_by_reference(session, reference)
+    if n is None or n.owner_org_id != viewer.org_id:
+        raise NotFound(f"no hit notification {reference}")
+    n.status, n.decision, n.message = "answered", decision, message.strip() or None
+    n.answered_by, n.answered_at = viewer.member_id, now or utcnow()
+    session.flush()
+    audit.record(session, action="fusion.hit.answer", viewer=viewer, object_ids=n.object_ids,
+                 detail={"reference": n.reference, "decision": decision, "asker_org_id": n.asker_org_id})
+    members = repository.members_by_ids(session, [n.asker_member_id])
+    org = partners_repo.org_by_id(session, n.asker_org_id)
+    return notification_for_owner(n, org.name if org else "", members[n.asker_member_id].email)
+
+
+def sent(session: Session, *, viewer: Viewer, after_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The asker organisation's hits: references it was given, and owners' answers."""
+    out = []
+    for n in repository.asker_sent(session, asker_org_id=viewer.org_id, after_id=after_id,
+                                   limit=max(1, min(limit, 500))):
+        out.append({"id": n.id, "reference": n.reference, "kind": n.kind, "value": n.value, "purpose": n.purpose,
+                    "owner": n.owner_label, "last_asked_at": n.last_asked_at, "status": n.status,
+                    "decision": n.decision, "message": n.message, "answered_at": n.answered_at})
+    return out
+
+
+__all__ = ["lookup", "inbox", "answer", "sent", "parse_value", "value_digest", "lookup_key", "LookupResult",
+           "custodian", "CONTACT_ROUTE"]

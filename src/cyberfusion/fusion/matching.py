@@ -1,0 +1,103 @@
+"""Find where asked values meet the index: exact values, URL/e-mail hosts, IP containment.
+
+Shared by lookups and value correlation. Each match is a ``Group``: all rows of one
+contribution (and one handling) holding one matched value, with the asker's readable flag
+computed by the policy gate in SQL. Nothing here decides what is shown: callers do.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from cyberfusion.fusion import repository
+from cyberfusion.fusion.terms import HOST, IP_KINDS, covering_starts, reverse_host
+from cyberfusion.kit.observables import ip_range
+from cyberfusion.sharing.viewer import Viewer
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    kind: str  # the stored value's kind and value (may differ from the asked one: host, cidr)
+    value: str
+    table: str  # observables | terms
+    organisation_id: int
+    contribution_id: str
+    handling_id: int
+    readable: bool
+    rows: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    via: str  # value | host | cidr
+
+
+Key = tuple[str, str]
+
+
+def find(session: Session, *, viewer: Viewer, purpose: str, keys: list[Key],
+         hosts: bool = True, ranges: bool = True) -> dict[Key, list[Group]]:
+    """Every group of stored rows matching each asked (kind, value)."""
+    out: dict[Key, list[Group]] = defaultdict(list)
+    if not keys:
+        return out
+    wanted = set(keys)
+    values = sorted({v for _k, v in wanted})
+    for kind, value, org, contribution, handling, flag, n, first, last in repository.match_groups(
+            session, viewer=viewer, purpose=purpose, table="observables", values=values):
+        if (kind, value) in wanted:
+            out[(kind, value)].append(Group(kind, value, "observables", org, contribution, handling, bool(flag), n,
+                                            first, last, "value"))
+    if hosts:
+        # A domain asked: URLs and e-mail addresses on exactly that host.
+        hosts_of = {reverse_host(v): v for k, v in wanted if k == "domain-name"}
+        for kind, value, org, contribution, handling, flag, n, first, last in repository.match_groups(
+                session, viewer=viewer, purpose=purpose, table="terms", values=sorted(hosts_of)):
+            if kind == HOST:
+                out[("domain-name", hosts_of[value])].append(Group(kind, value, "terms", org, contribution, handling,
+                                                                   bool(flag), n, first, last, "host"))
+    if ranges:
+        _ranges(session, viewer, purpose, [k for k in wanted if k[0] in IP_KINDS], out)
+    return out
+
+
+def _ranges(session: Session, viewer: Viewer, purpose: str, ip_keys: list[Key],
+            out: dict[Key, list[Group]]) -> None:
+    if not ip_keys:
+        return
+    asked_ranges = [k for k in ip_keys if "/" in k[1]]
+    for key in asked_ranges:
+        # An asked range: stored addresses and ranges inside it.
+        start, end = ip_range(key[1])
+        if start == end:
+            continue
+        for table in repository.TABLES:
+            for row in repository.range_groups(session, viewer=viewer, purpose=purpose, table=table,
+                                               inside=(start, end)):
+                kind, value, org, contribution, handling, flag, n, first, last, _rs, _re = row
+                if (kind, value) != key:
+                    out[key].append(Group(kind, value, table, org, contribution, handling, bool(flag), n,
+                                          first, last, "cidr"))
+    prefixes = [p for p in repository.ip_prefixes(session) if p < 128]
+    if not prefixes:
+        return  # no stored range can contain an address: no work per address
+    singles: dict[str, list[Key]] = defaultdict(list)  # address hex -> asked keys
+    for key in ip_keys:
+        start, end = ip_range(key[1])
+        if start == end:
+            singles[start].append(key)
+    by_start: dict[str, list[str]] = defaultdict(list)  # candidate network start -> addresses under it
+    for address in singles:
+        for start in covering_starts(address, prefixes):
+            by_start[start].append(address)
+    for table in repository.TABLES:
+        for row in repository.range_groups(session, viewer=viewer, purpose=purpose, table=table,
+                                           starts=sorted(by_start)):
+            kind, value, org, contribution, handling, flag, n, first, last, rs, re_ = row
+            for address in by_start.get(rs, ()):
+                if address <= re_:
+                    for key in singles[address]:
+                        out[key].append(Group(kind, value, table, org, contribution, handling, bool(flag), n,
+                                              first, last, "cidr"))

@@ -1,0 +1,631 @@
+"""All SQL of the fusion package.
+
+Every query that returns intelligence applies the policy gate (``policy.readable_by`` on the
+table's own contribution/handling/organisation columns, or intel's ``objects_readable``). The
+lookup queries also return rows the asker may *not* read, flagged ``readable = 0``: those
+rows only ever decide whom to notify, never what the asker is told.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (Text, and_, bindparam, case, delete, func, insert, literal, or_, select, tuple_, union,
+                        union_all, update)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
+                                       ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
+from cyberfusion.intel.models import Contribution, Observable, StixObject
+from cyberfusion.intel.repository import objects_readable
+from cyberfusion.partners.models import Member, Organisation
+from cyberfusion.sharing import policy
+from cyberfusion.sharing.viewer import Viewer
+
+# Above this many values a list is passed as one JSON/array parameter and joined.
+_INLINE_VALUES = 200
+TABLES = {"observables": Observable, "terms": Term}
+
+
+def add(session: Session, row: Any) -> None:
+    session.add(row)
+    session.flush()
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _insert(session: Session, table: Any) -> Any:
+    return (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(table)
+
+
+def _values_table(session: Session, values: Sequence[str]) -> Any:
+    """A one-column ("value") table of the given strings: a single bound parameter whatever the count."""
+    if _dialect(session) == "postgresql":
+        param = bindparam(None, list(values), type_=ARRAY(Text))
+        return func.unnest(param).table_valued("value").render_derived()
+    return func.json_each(json.dumps(list(values), ensure_ascii=False)).table_valued("value")
+
+
+def readable(viewer: Viewer, purpose: str, table: Any, **kw: Any) -> Any:
+    return policy.readable_by(viewer, purpose, contribution_col=table.contribution_id,
+                              handling_col=table.handling_id, org_col=table.organisation_id, **kw)
+
+
+def _readable_flag(viewer: Viewer, purpose: str, table: Any) -> Any:
+    return case((readable(viewer, purpose, table), 1), else_=0)
+
+
+def _matching(session: Session, table: Any, values: Sequence[str]) -> tuple[Any, Any]:
+    """(FROM clause, extra WHERE) selecting the rows of ``table`` whose value is in ``values``."""
+    if len(values) <= _INLINE_VALUES:
+        return table, table.value.in_(list(values))
+    vt = _values_table(session, values)
+    return vt.join(table, table.value == vt.c.value), None
+
+
+# --- warninglists ------------------------------------------------------------------------------
+
+def warninglist_signature(session: Session) -> list[tuple[str, str, bool]]:
+    return [tuple(r) for r in session.execute(
+        select(Warninglist.name, Warninglist.digest, Warninglist.enabled).order_by(Warninglist.name))]
+
+
+def enabled_warninglists(session: Session) -> list[tuple[int, str, str, list[str]]]:
+    return [tuple(r) for r in session.execute(
+        select(Warninglist.id, Warninglist.name, Warninglist.type, Warninglist.matching_attributes)
+        .where(Warninglist.enabled.is_(True)).order_by(Warninglist.name))]
+
+
+def warninglist_entries(session: Session, warninglist_id: int) -> list[str]:
+    return list(session.scalars(select(WarninglistEntry.value)
+                                .where(WarninglistEntry.warninglist_id == warninglist_id)))
+
+
+def warninglist_by_name(session: Session, name: str) -> Warninglist | None:
+    return session.scalar(select(Warninglist).where(Warninglist.name == name))
+
+
+def warninglist_by_ref(session: Session, ref: str) -> Warninglist | None:
+    cond = or_(Warninglist.name == ref, Warninglist.slug == ref)
+    if ref.isdigit():
+        cond = or_(cond, Warninglist.id == int(ref))
+    return session.scalars(select(Warninglist).where(cond).order_by(Warninglist.id)).first()
+
+
+def warninglists(session: Session) -> list[Warninglist]:
+    return list(session.scalars(select(Warninglist).order_by(Warninglist.slug, Warninglist.name)))
+
+
+def replace_warninglist_entries(session: Session, warninglist_id: int, entries: Iterable[str]) -> None:
+    session.execute(delete(WarninglistEntry).where(WarninglistEntry.warninglist_id == warninglist_id))
+    rows = [{"warninglist_id": warninglist_id, "value": e} for e in entries]
+    if rows:
+        session.execute(insert(WarninglistEntry), rows)
+
+
+# --- correlation: writes on ingest ------------------------------------------------------------
+
+_TERM_SOURCES = ("url", "email-addr", "domain-name")
+
+
+def rows_for_terms(session: Session, contribution_id: str, *, after_pk: int, limit: int) -> list[tuple[Any, ...]]:
+    """The contribution's observables that derive terms, and its CIDR ranges (for the prefix
+    registry), one keyset page at a time."""
+    o = Observable
+    q = (select(o.pk, o.kind, o.value, o.stix_id, o.handling_id, o.organisation_id, o.seen_at, o.range_start,
+                o.range_end)
+         .where(o.contribution_id == contribution_id, o.pk > after_pk,
+                or_(o.kind.in_(_TERM_SOURCES), and_(o.range_start.is_not(None), o.range_start != o.range_end)))
+         .order_by(o.pk).limit(limit))
+    return [tuple(r) for r in session.execute(q)]
+
+
+def insert_terms(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:  # Core executemany: the ORM's bulk bookkeeping costs a third more on the ingest path
+        session.connection().execute(Term.__table__.insert(), rows)
+
+
+def ip_prefixes(session: Session) -> list[int]:
+    return list(session.scalars(select(IpPrefix.prefix).order_by(IpPrefix.prefix)))
+
+
+def add_prefixes(session: Session, prefixes: Iterable[int]) -> None:
+    rows = [{"prefix": p} for p in sorted(set(prefixes))]
+    if rows:
+        session.execute(_insert(session, IpPrefix).on_conflict_do_nothing(), rows)
+
+
+def _contribution_terms(contribution_id: str) -> Any:
+    """Distinct (kind, value) of a contribution: its observables and their derived terms."""
+    return union(select(Observable.kind, Observable.value).where(Observable.contribution_id == contribution_id),
+                 select(Term.kind, Term.value).where(Term.contribution_id == contribution_id)).subquery()
+
+
+def count_contribution(session: Session, contribution_id: str) -> None:
+    """Add one to the per-value aggregate of every value and term of the contribution (set-based)."""
+    t = _contribution_terms(contribution_id)
+    # "WHERE true" keeps SQLite's parser from reading ON CONFLICT as a join constraint.
+    source = select(t.c.value, t.c.kind, literal(1)).where(literal(True))
+    stmt = _insert(session, ValueStat).from_select(["value", "kind", "contributions"], source)
+    stmt = stmt.on_conflict_do_update(index_elements=["value", "kind"],
+                                      set_={"contributions": ValueStat.contributions + 1})
+    session.execute(stmt)
+
+
+def forget_contribution(session: Session, contribution_id: str) -> None:
+    """Take a contribution out of the aggregates (call before its rows are deleted)."""
+    t = _contribution_terms(contribution_id)
+    keys = select(t.c.value, t.c.kind)
+    session.execute(update(ValueStat).where(tuple_(ValueStat.value, ValueStat.kind).in_(keys))
+                    .values(contributions=ValueStat.contributions - 1))
+    session.execute(delete(ValueStat).where(ValueStat.contributions <= 0))
+
+
+def rebuild_values(session: Session) -> int:
+    """Recompute every aggregate from the index (after retention deleted contributions)."""
+    session.execute(delete(ValueStat))
+    rows = union_all(select(Observable.kind, Observable.value, Observable.contribution_id),
+                     select(Term.kind, Term.value, Term.contribution_id)).subquery()
+    active = select(Contribution.id).where(Contribution.status != "deleted")
+    source = (select(rows.c.value, rows.c.kind, func.count(func.distinct(rows.c.contribution_id)))
+              .where(rows.c.contribution_id.in_(active)).group_by(rows.c.value, rows.c.kind))
+    session.execute(insert(ValueStat).from_select(["value", "kind", "contributions"], source))
+    return session.scalar(select(func.count()).select_from(ValueStat)) or 0
+
+
+def observables_without_terms(session: Session, *, after_pk: int, limit: int) -> list[tuple[Any, ...]]:
+    """Term-deriving observables with no terms yet, in pk order (backfill for data older than fusion)."""
+    o = Observable
+    has_terms = select(Term.observable_pk).where(Term.observable_pk == o.pk).exists()
+    return [tuple(r) for r in session.execute(
+        select(o.pk, o.kind, o.value, o.stix_id, o.handling_id, o.organisation_id, o.seen_at, o.contribution_id,
+               o.range_start, o.range_end)
+        .where(o.pk > after_pk, or_(o.kind.in_(_TERM_SOURCES), o.range_start != o.range_end), ~has_terms)
+        .order_by(o.pk).limit(limit))]
+
+
+def value_counts(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    values = sorted({v for _k, v in keys})
+    src, where = _matching(session, ValueStat, values)
+    q = select(ValueStat.kind, ValueStat.value, ValueStat.contributions).select_from(src)
+    if where is not None:
+        q = q.where(where)
+    wanted = set(keys)
+    return {(k, v): n for k, v, n in session.execute(q) if (k, v) in wanted}
+
+
+def table_counts(session: Session) -> dict[str, int]:
+    out = {}
+    for name, model in (("observables", Observable), ("fusion_terms", Term), ("fusion_values", ValueStat)):
+        out[name] = session.scalar(select(func.count()).select_from(model)) or 0
+    return out
+
+
+# --- matching for lookups (grouped, with the asker's readable flag) --------------------------
+
+def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
+                 values: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Per (kind, value, owner, contribution, handling, readable): row count and first/last seen."""
+    t = TABLES[table]
+    if not values:
+        return []
+    src, where = _matching(session, t, values)
+    flag = _readable_flag(viewer, purpose, t).label("readable")
+    q = (select(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, func.count(),
+                func.min(t.seen_at), func.max(t.seen_at))
+         .select_from(src)
+         .group_by(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag))
+    if where is not None:
+        q = q.where(where)
+    return [tuple(r) for r in session.execute(q)]
+
+
+def range_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
+                 starts: Sequence[str] = (), inside: tuple[str, str] | None = None) -> list[tuple[Any, ...]]:
+    """Stored ranges starting at one of ``starts`` (containment candidates) or stored addresses
+    and ranges inside ``inside``; grouped like match_groups plus range_start, range_end."""
+    t = TABLES[table]
+    flag = _readable_flag(viewer, purpose, t).label("readable")
+    cols = (t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, func.count(),
+            func.min(t.seen_at), func.max(t.seen_at), t.range_start, t.range_end)
+    if inside is not None:
+        q = select(*cols).where(t.range_start >= inside[0], t.range_start <= inside[1], t.range_end <= inside[1])
+    elif starts:
+        if len(starts) <= _INLINE_VALUES:
+            q = select(*cols).where(t.range_start.in_(list(starts)))
+        else:
+            vt = _values_table(session, starts)
+            q = select(*cols).select_from(vt.join(t, t.range_start == vt.c.value))
+        q = q.where(t.range_start != t.range_end)
+    else:
+        return []
+    q = q.group_by(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, t.range_start,
+                   t.range_end)
+    return [tuple(r) for r in session.execute(q.limit(10_000))]
+
+
+def readable_objects_for(session: Session, *, viewer: Viewer, purpose: str, table: str,
+                         pairs: Iterable[tuple[str, str]], handling_ids: Iterable[int] | None = None,
+                         organisation_ids: Iterable[int] | None = None,
+                         limit: int = 20_000) -> list[tuple[str, str, str, str]]:
+    """(kind, value, stix_id, object_type) of readable rows holding these values."""
+    t = TABLES[table]
+    pairs = set(pairs)
+    values = sorted({v for _k, v in pairs})
+    if not values:
+        return []
+    src, where = _matching(session, t, values)
+    otype = t.object_type if t is Observable else literal("")
+    q = (select(t.kind, t.value, t.stix_id, otype).select_from(src)
+         .where(readable(viewer, purpose, t)).distinct().limit(limit))
+    if where is not None:
+        q = q.where(where)
+    if handling_ids is not None:
+        q = q.where(t.handling_id.in_(sorted(set(handling_ids))))
+    if organisation_ids is not None:
+        q = q.where(t.organisation_id.in_(sorted(set(organisation_ids))))
+    return [tuple(r) for r in session.execute(q) if (r[0], r[1]) in pairs]
+
+
+def owner_objects_for(session: Session, *, organisation_ids: Iterable[int], table: str,
+                      pairs: Iterable[tuple[str, str]], limit: int = 20_000) -> list[tuple[int, str, str, str]]:
+    """(owner, kind, value, stix_id) of the owners' own rows holding these values, for their inbox."""
+    t = TABLES[table]
+    pairs = set(pairs)
+    values = sorted({v for _k, v in pairs})
+    orgs = sorted(set(organisation_ids))
+    if not values or not orgs:
+        return []
+    src, where = _matching(session, t, values)
+    q = (select(t.organisation_id, t.kind, t.value, t.stix_id).select_from(src)
+         .where(t.organisation_id.in_(orgs)).distinct().limit(limit))
+    if where is not None:
+        q = q.where(where)
+    return [tuple(r) for r in session.execute(q) if (r[1], r[2]) in pairs]
+
+
+def sighting_counts(session: Session, *, viewer: Viewer, purpose: str, stix_ids: Iterable[str]) -> dict[str, int]:
+    ids = sorted(set(stix_ids))
+    if not ids:
+        return {}
+    out: dict[str, int] = {}
+    for chunk in _chunks(ids, 500):
+        q = (select(StixObject.source_ref, func.count(func.distinct(StixObject.stix_id)))
+             .where(StixObject.type == "sighting", StixObject.source_ref.in_(chunk),
+                    objects_readable(viewer, purpose)).group_by(StixObject.source_ref))
+        out.update({ref: n for ref, n in session.execute(q)})
+    return out
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+# --- clustering --------------------------------------------------------------------------------
+
+def readable_object_terms(session: Session, *, viewer: Viewer, purpose: str,
+                          stix_ids: Iterable[str]) -> list[tuple[str, str, str, str | None, str | None, str]]:
+    """(stix_id, kind, value, range_start, range_end, "observables"|"terms") readable for these objects."""
+    ids = sorted(set(stix_ids))
+    out: list[tuple[str, str, str, str | None, str | None, str]] = []
+    for name, t in TABLES.items():
+        for chunk in _chunks(ids, 500):
+            q = (select(t.stix_id, t.kind, t.value, t.range_start, t.range_end)
+                 .where(t.stix_id.in_(chunk), readable(viewer, purpose, t)).distinct())
+            out.extend((*r, name) for r in session.execute(q))
+    return out
+
+
+def readable_objects_matching(session: Session, *, viewer: Viewer, purpose: str,
+                              pairs: Iterable[tuple[str, str]], limit: int) -> list[tuple[str, str, str, str]]:
+    """(stix_id, kind, value, table) of readable rows in either table whose (kind, value) is asked."""
+    pairs = set(pairs)
+    values = sorted({v for _k, v in pairs})
+    out: list[tuple[str, str, str, str]] = []
+    if not values:
+        return out
+    for name, t in TABLES.items():
+        src, where = _matching(session, t, values)
+        q = (select(t.stix_id, t.kind, t.value).select_from(src)
+             .where(readable(viewer, purpose, t)).distinct().limit(limit))
+        if where is not None:
+            q = q.where(where)
+        out.extend((s, k, v, name) for s, k, v in session.execute(q) if (k, v) in pairs)
+    return out
+
+
+def readable_objects_in_ranges(session: Session, *, viewer: Viewer, purpose: str, starts: Sequence[str] = (),
+                               inside: tuple[str, str] | None = None,
+                               limit: int) -> list[tuple[str, str, str, str, str, str]]:
+    """(stix_id, kind, value, range_start, range_end, table) of readable IP rows: ranges starting at
+    ``starts`` (candidates to contain an address), or rows lying inside ``inside``."""
+    out: list[tuple[str, str, str, str, str, str]] = []
+    for name, t in TABLES.items():
+        cols = (t.stix_id, t.kind, t.value, t.range_start, t.range_end)
+        if inside is not None:
+            q = select(*cols).where(t.range_start >= inside[0], t.range_start <= inside[1],
+                                    t.range_end <= inside[1])
+        elif starts:
+            q = select(*cols).where(t.range_start.in_(list(starts)), t.range_start != t.range_end)
+        else:
+            return out
+        q = q.where(readable(viewer, purpose, t)).distinct().limit(limit)
+        out.extend((*r, name) for r in session.execute(q))
+    return out
+
+
+def _subtree(root: str) -> Any:
+    """A reversed registered domain and every reversed host below it ('.' < '/' in byte order)."""
+    return and_(Term.kind == "host", or_(Term.value == root, and_(Term.value > root + ".", Term.value < root + "/")))
+
+
+def readable_objects_in_subtrees(session: Session, *, viewer: Viewer, purpose: str, roots: Sequence[str],
+                                 limit: int) -> list[tuple[str, str, str, str]]:
+    """(stix_id, kind, value, root) of readable host terms under these reversed registered domains."""
+    out: list[tuple[str, str, str, str]] = []
+    for root in sorted(set(roots)):
+        q = (select(Term.stix_id, Term.kind, Term.value).where(_subtree(root), readable(viewer, purpose, Term))
+             .distinct().limit(limit))
+        out.extend((sid, k, v, root) for sid, k, v in session.execute(q))
+    return out
+
+
+def subtree_contributions(session: Session, root: str, *, cap: int) -> int:
+    """Contributions with a host under this reversed registered domain, counted up to ``cap``."""
+    inner = select(Term.contribution_id).where(_subtree(root)).distinct().limit(cap).subquery()
+    return session.scalar(select(func.count()).select_from(inner)) or 0
+
+
+def latest_readable(session: Session, *, viewer: Viewer, purpose: str,
+                    stix_ids: Iterable[str]) -> dict[str, StixObject]:
+    """The newest readable version of each object."""
+    ids = sorted(set(stix_ids))
+    out: dict[str, StixObject] = {}
+    for chunk in _chunks(ids, 500):
+        for row in session.scalars(select(StixObject).where(StixObject.stix_id.in_(chunk),
+                                                            objects_readable(viewer, purpose))):
+            cur = out.get(row.stix_id)
+            if cur is None or (row.modified, row.pk) > (cur.modified, cur.pk):
+                out[row.stix_id] = row
+    return out
+
+
+# --- lookups and hit notifications ------------------------------------------------------------
+
+def add_lookup_hits(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(LookupHit), rows)
+
+
+def upsert_notifications(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str, str], str]:
+    """Raise new notifications or renew existing ones (one statement, safe under concurrent lookups);
+    returns each row's reference keyed (owner, kind, value)."""
+    if not rows:
+        return {}
+    n = HitNotification
+    stmt = _insert(session, n)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["owner_org_id", "asker_org_id", "kind", "value", "purpose"],
+        set_={"times_asked": n.times_asked + 1, "last_asked_at": stmt.excluded.last_asked_at,
+              "lookup_id": stmt.excluded.lookup_id, "asker_member_id": stmt.excluded.asker_member_id,
+              "owner_label": stmt.excluded.owner_label, "asker_told": stmt.excluded.asker_told,
+              "object_ids": stmt.excluded.object_ids})
+    out: dict[tuple[int, str, str], str] = {}
+    for chunk in _chunks(rows, 2000):
+        result = session.execute(stmt.returning(n.owner_org_id, n.kind, n.value, n.reference), list(chunk))
+        out.update({(o, k, v): ref for o, k, v, ref in result})
+    return out
+
+
+def add_all(session: Session, rows: Iterable[Any]) -> None:
+    session.add_all(list(rows))
+    session.flush()
+
+
+def owner_inbox(session: Session, *, owner_org_id: int, status: str | None, after_id: int | None,
+                limit: int) -> list[tuple[HitNotification, Organisation, Member]]:
+    q = (select(HitNotification, Organisation, Member)
+         .join(Organisation, Organisation.id == HitNotification.asker_org_id)
+         .join(Member, Member.id == HitNotification.asker_member_id)
+         .where(HitNotification.owner_org_id == owner_org_id))
+    if status:
+        q = q.where(HitNotification.status == status)
+    if after_id:
+        q = q.where(HitNotification.id < after_id)
+    return [tuple(r) for r in session.execute(q.order_by(HitNotification.id.desc()).limit(limit))]
+
+
+def asker_sent(session: Session, *, asker_org_id: int, after_id: int | None,
+               limit: int) -> list[HitNotification]:
+    """What the asker may see of its own hits: those it was told about, and owners' answers that
+    chose to reveal themselves; never a hit it was answered "no_hit" for and that stayed so."""
+    q = select(HitNotification).where(
+        HitNotification.asker_org_id == asker_org_id,
+        or_(HitNotification.asker_told != "no_hit", HitNotification.decision.in_(("share", "contact"))))
+    if after_id:
+        q = q.where(HitNotification.id < after_id)
+    return list(session.scalars(q.order_by(HitNotification.id.desc()).limit(limit)))
+
+
+def notification_by_reference(session: Session, reference: str) -> HitNotification | None:
+    return session.scalar(select(HitNotification).where(HitNotification.reference == reference))
+
+
+def lookup_by_id(session: Session, lookup_id: int) -> Lookup | None:
+    return session.get(Lookup, lookup_id)
+
+
+def lookup_hits(session: Session, lookup_id: int) -> list[LookupHit]:
+    return list(session.scalars(select(LookupHit).where(LookupHit.lookup_id == lookup_id).order_by(LookupHit.id)))
+
+
+# --- watchlists -----------------------------------------------------------------------------------
+
+def watchlists_for(session: Session, *, org_id: int, member_id: int) -> list[Watchlist]:
+    """The member's own watchlists and its organisation's."""
+    return list(session.scalars(select(Watchlist).where(
+        Watchlist.organisation_id == org_id,
+        or_(Watchlist.scope == "organisation", Watchlist.member_id == member_id)).order_by(Watchlist.id)))
+
+
+def watchlist(session: Session, watchlist_id: int) -> Watchlist | None:
+    return session.get(Watchlist, watchlist_id)
+
+
+def items_of(session: Session, watchlist_ids: Iterable[int]) -> list[WatchItem]:
+    ids = sorted(set(watchlist_ids))
+    if not ids:
+        return []
+    return list(session.scalars(select(WatchItem).where(WatchItem.watchlist_id.in_(ids)).order_by(WatchItem.id)))
+
+
+def watch_item(session: Session, item_id: int) -> WatchItem | None:
+    return session.get(WatchItem, item_id)
+
+
+def delete_row(session: Session, row: Any) -> None:
+    session.delete(row)
+    session.flush()
+
+
+def active_watch_items(session: Session) -> list[tuple[WatchItem, Watchlist]]:
+    return [tuple(r) for r in session.execute(
+        select(WatchItem, Watchlist).join(Watchlist, Watchlist.id == WatchItem.watchlist_id)
+        .where(Watchlist.active.is_(True)).order_by(WatchItem.id))]
+
+
+def contribution_observables(session: Session, contribution_id: str) -> Iterator[tuple[Any, ...]]:
+    o = Observable
+    q = (select(o.pk, o.kind, o.value, o.range_start, o.range_end, o.stix_id, o.object_type, o.handling_id)
+         .where(o.contribution_id == contribution_id))
+    yield from session.execute(q.execution_options(yield_per=5000))
+
+
+def contribution_terms(session: Session, contribution_id: str) -> Iterator[tuple[Any, ...]]:
+    t = Term
+    q = (select(t.observable_pk, t.kind, t.value, t.range_start, t.range_end, t.stix_id, t.handling_id)
+         .where(t.contribution_id == contribution_id))
+    yield from session.execute(q.execution_options(yield_per=5000))
+
+
+def keyword_objects(session: Session, *, contribution_id: str,
+                    keywords: Sequence[str]) -> list[tuple[int, str, str, str, int]]:
+    """(pk, stix_id, type, search_text, handling_id) of the contribution's objects mentioning a keyword."""
+    if not keywords:
+        return []
+    q = (select(StixObject.pk, StixObject.stix_id, StixObject.type, StixObject.search_text, StixObject.handling_id)
+         .where(StixObject.contribution_id == contribution_id,
+                or_(*(StixObject.search_text.like(f"%{k}%", escape="\\") for k in keywords))))
+    return [tuple(r) for r in session.execute(q)]
+
+
+def readable_pks(session: Session, *, viewer: Viewer, purpose: str, table: str, pks: Sequence[int]) -> set[int]:
+    """Which of these rows (observables, or "objects") the viewer may read for the purpose."""
+    t = StixObject if table == "objects" else TABLES[table]
+    out: set[int] = set()
+    for chunk in _chunks(sorted(set(pks)), 500):
+        out.update(session.scalars(select(t.pk).where(t.pk.in_(chunk), readable(viewer, purpose, t))))
+    return out
+
+
+def count_readable_objects(session: Session, *, viewer: Viewer, purpose: str, contribution_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(StixObject).where(
+        StixObject.contribution_id == contribution_id, objects_readable(viewer, purpose))) or 0
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+def insert_alerts(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert, skipping duplicates (same recipient and dedup key); returns how many were new."""
+    if not rows:
+        return 0
+    stmt = (_insert(session, Alert).on_conflict_do_nothing(index_elements=["recipient", "dedup_key"])
+            .returning(Alert.id))
+    return sum(len(session.execute(stmt, list(chunk)).all()) for chunk in _chunks(rows, 2000))
+
+
+def inbox(session: Session, *, viewer: Viewer, purpose: str, recipients: Sequence[str], unread: bool,
+          after_id: int | None, limit: int) -> list[Alert]:
+    q = select(Alert).where(Alert.recipient.in_(list(recipients)), readable(viewer, purpose, Alert))
+    if unread:
+        q = q.where(Alert.read_at.is_(None))
+    if after_id:
+        q = q.where(Alert.id < after_id)
+    return list(session.scalars(q.order_by(Alert.id.desc()).limit(limit)))
+
+
+def mark_read(session: Session, *, ids: Sequence[int], recipients: Sequence[str], now: datetime) -> int:
+    result = session.execute(update(Alert).where(Alert.id.in_(list(ids)), Alert.recipient.in_(list(recipients)),
+                                                 Alert.read_at.is_(None)).values(read_at=now))
+    return result.rowcount or 0
+
+
+def unbatched_alerts(session: Session, *, before: datetime, limit: int = 50_000) -> list[tuple[Alert, Watchlist]]:
+    return [tuple(r) for r in session.execute(
+        select(Alert, Watchlist).join(Watchlist, Watchlist.id == Alert.watchlist_id)
+        .where(Alert.batched_at.is_(None), Alert.created_at <= before)
+        .order_by(Alert.recipient, Alert.id).limit(limit))]
+
+
+def readable_alert_ids(session: Session, *, viewer: Viewer, purpose: str, ids: Sequence[int],
+                       now: datetime | None = None) -> set[int]:
+    out: set[int] = set()
+    for chunk in _chunks(sorted(set(ids)), 500):
+        out.update(session.scalars(select(Alert.id).where(Alert.id.in_(chunk),
+                                                          readable(viewer, purpose, Alert, now=now))))
+    return out
+
+
+def set_batched(session: Session, ids: Sequence[int], now: datetime) -> None:
+    for chunk in _chunks(sorted(set(ids)), 500):
+        session.execute(update(Alert).where(Alert.id.in_(chunk)).values(batched_at=now))
+
+
+def last_delivery_at(session: Session, recipients: Sequence[str]) -> dict[str, datetime]:
+    if not recipients:
+        return {}
+    return {r: at for r, at in session.execute(
+        select(Delivery.recipient, func.max(Delivery.created_at)).where(Delivery.recipient.in_(list(recipients)))
+        .group_by(Delivery.recipient))}
+
+
+def deliveries_due(session: Session, *, now: datetime, limit: int) -> list[Delivery]:
+    q = (select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+         .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))
+    if _dialect(session) == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list(session.scalars(q))
+
+
+def deliveries(session: Session, *, status: str | None, limit: int) -> list[Delivery]:
+    q = select(Delivery)
+    if status:
+        q = q.where(Delivery.status == status)
+    return list(session.scalars(q.order_by(Delivery.id.desc()).limit(limit)))
+
+
+def delivery(session: Session, delivery_id: int) -> Delivery | None:
+    return session.get(Delivery, delivery_id)
+
+
+def org_members(session: Session, org_id: int) -> list[Member]:
+    return list(session.scalars(select(Member).where(Member.organisation_id == org_id, Member.active.is_(True))))
+
+
+def members_by_ids(session: Session, ids: Iterable[int]) -> dict[int, Member]:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {m.id: m for m in session.scalars(select(Member).where(Member.id.in_(ids)))}

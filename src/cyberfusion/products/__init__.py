@@ -1,0 +1,1 @@
+"""Country cyber activity reports: compile through the policy gate, render, record, disseminate."""

@@ -1,0 +1,1 @@
+"""Activity deconfliction: a register of ongoing activities and overlap detection on shared targets."""

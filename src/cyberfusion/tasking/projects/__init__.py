@@ -1,0 +1,1 @@
+"""Projects and operations, deliverables, linked intelligence and RFIs, and a person's whole load."""

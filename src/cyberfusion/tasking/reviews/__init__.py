@@ -1,0 +1,1 @@
+"""National cyber reviews: questionnaire, reviewers, scores per area, recommendations, report."""

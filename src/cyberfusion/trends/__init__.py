@@ -1,0 +1,1 @@
+"""Trend monitoring and foresight: time series, spikes, forecasts, charts, horizon notes, briefs."""

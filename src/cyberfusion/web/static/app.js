@@ -1,0 +1,57 @@
+// Progressive enhancement only: every page works without this file.
+(function () {
+  "use strict";
+
+  // A select marked data-autosubmit sends its form on change (the submit button stays for keyboards).
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+    sel.addEventListener("change", function () { sel.form.submit(); });
+  });
+
+  // Buttons marked data-confirm ask before sending.
+  document.querySelectorAll("[data-confirm]").forEach(function (el) {
+    el.addEventListener("click", function (ev) {
+      if (!window.confirm(el.getAttribute("data-confirm"))) { ev.preventDefault(); }
+    });
+  });
+
+  // Forms marked data-progress upload with a progress bar (large contributions).
+  document.querySelectorAll("form[data-progress]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      var file = form.querySelector("input[type=file]");
+      if (!file || !file.files || !file.files.length || !window.FormData) { return; }
+      ev.preventDefault();
+      var bar = document.getElementById(form.getAttribute("data-progress"));
+      var status = document.getElementById(form.getAttribute("data-progress") + "-status");
+      if (bar) { bar.hidden = false; bar.value = 0; }
+      var data = new FormData(form);
+      var submitter = ev.submitter;
+      if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
+      var action = (submitter && submitter.hasAttribute("formaction")) ? submitter.formAction : form.action;
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", action);
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable && bar) {
+          bar.value = Math.round(100 * e.loaded / e.total);
+          if (status) { status.textContent = "Uploading: " + bar.value + "%"; }
+        }
+      });
+      xhr.upload.addEventListener("load", function () {
+        if (status) { status.textContent = "Uploaded. Checking every object…"; }
+        if (bar) { bar.removeAttribute("value"); }
+      });
+      xhr.addEventListener("load", function () {
+        if (xhr.responseURL && xhr.responseURL !== action) {
+          window.location.assign(xhr.responseURL);
+          return;
+        }
+        document.open();
+        document.write(xhr.responseText);
+        document.close();
+      });
+      xhr.addEventListener("error", function () {
+        if (status) { status.textContent = "The upload failed; check the connection and try again."; }
+      });
+      xhr.send(data);
+    });
+  });
+})();

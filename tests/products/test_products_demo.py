@@ -1,0 +1,44 @@
+"""The products demo data: realistic reports for several countries in every region, and trends above k."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from cyberfusion.db import transaction
+from cyberfusion.demo import load_demo
+from cyberfusion.kit.regions import region_of
+from cyberfusion.partners import repository
+from cyberfusion.partners import service as partners
+from cyberfusion.products import service
+from cyberfusion.products.demo import load_products_demo
+from cyberfusion.trends import service as trends
+
+
+def test_demo_reports_cover_every_region_and_trends_show_the_spike(engine, factory):
+    load_demo(engine, indicators=300, quiet=True)
+    with transaction(factory) as s:
+        first = load_products_demo(s)
+    with transaction(factory) as s:
+        assert load_products_demo(s) == {"contributions": 0, "objects": 0}  # loads once
+    assert first["contributions"] == 51
+    with transaction(factory) as s:
+        analyst = partners.resolve_viewer(s, repository.member_by_email(s, "analyst@cfc.example"))
+        batch = service.generate(s, viewer=analyst, period="2026-10", all_countries=True, k=3, formats=("csv",))
+        rows = batch.summary_rows()
+        with_items = defaultdict(list)
+        for r in rows:
+            if r["items"] >= 5:
+                with_items[region_of(r["country"])].append(r["country"])
+        assert {region: len(cs) >= 2 for region, cs in with_items.items()} == {
+            "Africa": True, "Americas": True, "Asia & South Pacific": True, "Europe": True,
+            "Middle East & North Africa": True}
+        assert any(r["withheld"] for r in rows)  # three partners' "no further dissemination" items
+        assert sum(r.get("victim_organisation", 0) for r in rows) >= 3
+        officer = partners.resolve_viewer(s, repository.member_by_email(s, "officer@ncb-abuja.example"))
+        out = trends.series(s, viewer=officer, purpose="threat_reporting", k=3, region="Africa",
+                            crime_type="phishing", since=datetime(2026, 6, 1, tzinfo=UTC),
+                            until=datetime(2026, 11, 16, tzinfo=UTC))
+    phishing = out["series"][0]
+    assert [sp["bucket"] for sp in phishing["spikes"]] == ["2026-W42"]
+    assert sum(v is not None for v in phishing["values"]) >= 10

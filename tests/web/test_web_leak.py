@@ -1,0 +1,80 @@
+"""The web read paths join the leak matrix: search page (by value, and the listing with its
+facet counts), observable page, dashboard; the object page in test_web_leak_object.py.
+
+A viewer without rights sees neither the object nor a hint of it: an unreadable object's
+page is the very same "not found" as an object that never existed, search facet counts
+only count what the viewer may read, and the observable page reports no corroboration.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sharing.helpers import indicator
+from sharing.leak import HANDLINGS, VALUE_OF, VIEWERS
+from web_support import browser, check_paths, denied, give_password
+
+
+@pytest.fixture
+def web_matrix(matrix, client):
+    give_password(matrix, *VIEWERS)
+    return matrix
+
+
+def via_web_search(world, key, client, tmp_path):
+    b = browser(world, key, client)
+    seen = set()
+    for name, value in VALUE_OF.items():
+        r = b.get("/search", params={"q": value, "purpose": "investigation"}, follow_redirects=False)
+        if denied(r):
+            return set()
+        assert r.status_code == 200, r.text
+        if f">test {value}</a>" in r.text:
+            seen.add(name)
+        else:
+            assert "No results you may read for this purpose." in r.text
+            assert value not in r.text.replace(f'value="{value}"', "")  # only the echoed query
+    return seen
+
+
+def via_web_search_listing(world, key, client, tmp_path):
+    """The unfiltered listing and its facet counts: counts are exactly the readable rows."""
+    b = browser(world, key, client)
+    r = b.get("/search", params={"purpose": "investigation"}, follow_redirects=False)
+    if denied(r):
+        return set()
+    seen = {n for n, v in VALUE_OF.items() if f">test {v}</a>" in r.text}
+    counts = re.findall(r'name="type" value="indicator"[^>]*>\s*<label[^>]*>indicator <span class="count">\((\d+)\)',
+                        r.text)
+    assert counts == ([str(len(seen))] if seen else [])
+    return seen
+
+
+def via_web_observable(world, key, client, tmp_path):
+    b = browser(world, key, client)
+    seen = set()
+    for name, value in VALUE_OF.items():
+        r = b.get("/observable", params={"value": value, "purpose": "investigation"}, follow_redirects=False)
+        if denied(r):
+            return set()
+        assert r.status_code == 200, r.text
+        sid = indicator("ipv4-addr", value)["id"]
+        if f'href="/objects/{sid}"' in r.text:
+            seen.add(name)
+        else:
+            assert "<dt>Corroboration</dt><dd>0 organisations" in r.text
+    return seen
+
+
+READ_PATHS = [via_web_search, via_web_search_listing, via_web_observable]
+
+
+def test_web_leak_matrix(web_matrix, client, tmp_path):
+    assert check_paths(READ_PATHS, web_matrix, client, tmp_path) == {}
+    # The dashboard lists the organisation's own contributions only.
+    owners = {key: sum(1 for owner, _h, _v in HANDLINGS.values() if owner == key) for key in ("telco", "bank")}
+    for key in ("telco", "bank", "analyst"):
+        home = browser(web_matrix, key, client).get("/").text
+        assert home.count('<tr class="contribution">') == owners.get(key, 0), key
