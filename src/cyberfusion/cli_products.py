@@ -6,11 +6,19 @@ import csv
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from cyberfusion.clikit import FormatOpt, OutputFormat, console, emit, err_console, handled, session_scope, split_list
+from cyberfusion.clikit import (
+    FormatOpt,
+    OutputFormat,
+    console,
+    emit,
+    err_console,
+    handled,
+    session_scope,
+    split_list,
+)
 from cyberfusion.config import get_settings
 from cyberfusion.partners import service as partners
 from cyberfusion.products import service
@@ -53,10 +61,10 @@ def report_country(countries: list[str] = typer.Argument(None, help="ISO 3166-1 
                    period: str = typer.Option(..., help="YYYY-MM, YYYY-Www, YYYY-Qn or YYYY"),
                    as_member: str = AsOpt,
                    all_countries: bool = typer.Option(False, "--all", help="every country with a national bureau"),
-                   recipient: Optional[str] = typer.Option(None, help="recipient organisation (one country)"),
+                   recipient: str | None = typer.Option(None, help="recipient organisation (one country)"),
                    formats: str = typer.Option(",".join(REPORT_FORMATS), help="html, pdf, stix, csv"),
                    send: bool = typer.Option(False, "--send", help="release to the recipients now"),
-                   output: Optional[Path] = typer.Option(None, "--output", "-o",
+                   output: Path | None = typer.Option(None, "--output", "-o",
                                                          help="package folder (default: <data dir>/reports)"),
                    fmt: OutputFormat = FormatOpt) -> None:
     """One report package per country (HTML, PDF, STIX, CSV) plus a summary table."""
@@ -80,7 +88,7 @@ def report_country(countries: list[str] = typer.Argument(None, help="ISO 3166-1 
 
 @report_app.command("list")
 @handled
-def report_list(as_member: str = AsOpt, country: Optional[str] = None, batch: Optional[str] = None,
+def report_list(as_member: str = AsOpt, country: str | None = None, batch: str | None = None,
                 limit: int = 100, fmt: OutputFormat = FormatOpt) -> None:
     with session_scope() as session:
         rows = service.list_reports(session, viewer=_viewer(session, as_member), country=country, batch_id=batch,
@@ -101,7 +109,7 @@ def report_send(report_id: str, as_member: str = AsOpt, fmt: OutputFormat = Form
 @handled
 def report_download(report_id: str, as_member: str = AsOpt,
                     file_format: str = typer.Option("pdf", "--file-format", help="html, pdf, stix or csv"),
-                    output: Optional[Path] = typer.Option(None, "--output", "-o"),
+                    output: Path | None = typer.Option(None, "--output", "-o"),
                     fmt: OutputFormat = FormatOpt) -> None:
     """Download a report sent to your organisation."""
     with session_scope() as session:
@@ -128,16 +136,16 @@ class BriefFormat(str, Enum):
 @trends_app.callback()
 @handled
 def trends(ctx: typer.Context,
-           as_member: Optional[str] = typer.Option(None, "--as", help="e-mail of the member acting"),
+           as_member: str | None = typer.Option(None, "--as", help="e-mail of the member acting"),
            purpose: str = typer.Option("threat_reporting", help="why you read"),
-           crime_type: Optional[str] = typer.Option(None, "--crime-type"),
-           region: Optional[str] = None, country: Optional[str] = None, sector: Optional[str] = None,
+           crime_type: str | None = typer.Option(None, "--crime-type"),
+           region: str | None = None, country: str | None = None, sector: str | None = None,
            by: str = typer.Option("crime_type", help="crime_type, region, country, sector or total"),
            interval: str = typer.Option("week", help="week or month"),
            measure: str = typer.Option("indicators", help="indicators, incidents or reports"),
-           since: Optional[str] = None, until: Optional[str] = None, horizon: int = 4,
+           since: str | None = None, until: str | None = None, horizon: int = 4,
            kind: str = typer.Option("line", help="chart: line, area or heatmap"),
-           output: Optional[Path] = typer.Option(None, "--output", "-o", help="file for png/html"),
+           output: Path | None = typer.Option(None, "--output", "-o", help="file for png/html"),
            fmt: TrendFormat = typer.Option(TrendFormat.text, "--format", "-f", help="text, json, png or html")) -> None:
     """Time series with spikes explained and a forecast; charts as PNG or interactive HTML."""
     if ctx.invoked_subcommand:
@@ -176,7 +184,7 @@ def trends(ctx: typer.Context,
 @handled
 def trends_brief(period: str = typer.Option(..., help="YYYY-MM or YYYY-Www"), as_member: str = AsOpt,
                  purpose: str = typer.Option("threat_reporting"),
-                 output: Optional[Path] = typer.Option(None, "--output", "-o"),
+                 output: Path | None = typer.Option(None, "--output", "-o"),
                  fmt: BriefFormat = typer.Option(BriefFormat.html, "--format", "-f", help="html, pdf or json")) -> None:
     """The periodic trend brief for the regional working groups."""
     from cyberfusion.trends import brief
@@ -198,8 +206,8 @@ def trends_brief(period: str = typer.Option(..., help="YYYY-MM or YYYY-Www"), as
 @note_app.command("add")
 @handled
 def note_add(as_member: str = AsOpt, title: str = typer.Option(...), text: str = typer.Option(...),
-             tags: str = typer.Option("", help="comma-separated"), region: Optional[str] = None,
-             country: Optional[str] = None, crime_type: Optional[str] = typer.Option(None, "--crime-type"),
+             tags: str = typer.Option("", help="comma-separated"), region: str | None = None,
+             country: str | None = None, crime_type: str | None = typer.Option(None, "--crime-type"),
              tlp: str = "amber", fmt: OutputFormat = FormatOpt) -> None:
     from cyberfusion.sharing.handling import HandlingSpec
     from cyberfusion.trends import notes
@@ -213,8 +221,8 @@ def note_add(as_member: str = AsOpt, title: str = typer.Option(...), text: str =
 @note_app.command("list")
 @handled
 def note_list(as_member: str = AsOpt, purpose: str = typer.Option("threat_reporting"),
-              region: Optional[str] = None, crime_type: Optional[str] = typer.Option(None, "--crime-type"),
-              tag: Optional[str] = None, limit: int = 100, fmt: OutputFormat = FormatOpt) -> None:
+              region: str | None = None, crime_type: str | None = typer.Option(None, "--crime-type"),
+              tag: str | None = None, limit: int = 100, fmt: OutputFormat = FormatOpt) -> None:
     from cyberfusion.trends import notes
     with session_scope() as session:
         rows = notes.list_notes(session, viewer=_viewer(session, as_member), purpose=purpose, region=region,

@@ -253,3 +253,5 @@ def _load(session: Any, *, indicators: int, quiet: bool) -> None:
         if not quiet:
             from cyberfusion.clikit import err_console
             err_console.print(f"  {org_name}: {result.objects} objects, {result.observables} observables")
+    from cyberfusion.tasking.demo import load_tasking_demo
+    load_tasking_demo(session)

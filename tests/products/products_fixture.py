@@ -8,9 +8,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from sharing.helpers import contribute
+
 from cyberfusion.kit.observables import to_pattern
 from cyberfusion.sharing.handling import HandlingSpec
-from sharing.helpers import contribute
 
 NS = uuid.UUID("b6a3f1de-33c5-4d52-9a0e-2f2e6b1c7a40")
 T = "2026-10-05T10:00:00.000Z"

@@ -6,7 +6,9 @@ import csv
 import io
 import json
 
+import products_fixture as fx
 import pytest
+from sharing.helpers import contribute
 from sqlalchemy import select
 
 from cyberfusion.audit.models import AuditEntry
@@ -15,8 +17,6 @@ from cyberfusion.errors import Forbidden, InvalidInput, NotFound
 from cyberfusion.products import service
 from cyberfusion.products.models import CountryReport
 from cyberfusion.sharing.handling import HandlingSpec
-import products_fixture as fx
-from sharing.helpers import contribute
 
 FR_ITEMS = [  # (role, kind, value, corroboration, sources, basis, actions)
     ("c2_server", "ipv4-addr", "62.4.1.1", 2, ["Vendor Labs", "financial sector, Europe"], ["IP geolocation"],
@@ -104,7 +104,7 @@ def test_csv_and_stix_files(data):
     bundle = json.loads(g.files["stix"])
     report = next(o for o in bundle["objects"] if o["type"] == "report")
     assert report["id"] == f"report--{g.record.id}" and len(report["object_refs"]) == 1 + 8 + 7
-    assert sorted(o["pattern"] for o in bundle["objects"] if o["type"] == "indicator")[0] == \
+    assert min(o["pattern"] for o in bundle["objects"] if o["type"] == "indicator") == \
         "[bank-account:iban = 'FR7630006000011234567890189']"
     result = validate_string(g.files["stix"].decode(), ValidationOptions(version="2.1", strict=False, silent=True))
     assert result.is_valid, [str(e) for o in result.results for e in o.errors]

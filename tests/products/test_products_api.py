@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
 import products_fixture as fx
+from typer.testing import CliRunner
 
 
 def _cli():

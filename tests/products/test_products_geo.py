@@ -6,10 +6,10 @@ import ipaddress
 
 import pytest
 
+from cyberfusion.errors import InvalidInput
 from cyberfusion.products import geo
 from cyberfusion.products.period import parse_period
 from cyberfusion.products.roles import actions_for, role_of
-from cyberfusion.errors import InvalidInput
 
 
 @pytest.mark.parametrize("kind,value,expected", [

@@ -13,16 +13,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from conftest import WORLD_MEMBERS
+from sharing.helpers import contribute, indicator
+from sharing.leak import EXPECTED, HANDLINGS, VIEWERS, assert_matrix, expected_for
+
 from cyberfusion.db import transaction
 from cyberfusion.errors import Forbidden
 from cyberfusion.products import service
 from cyberfusion.sharing.handling import HandlingSpec
 from cyberfusion.trends import notes
 from cyberfusion.trends import service as trends
-from sharing.helpers import contribute, indicator
-from sharing.leak import EXPECTED, HANDLINGS, VIEWERS, assert_matrix, expected_for
 
 REPORT_EXPECTED = {**EXPECTED, "green_inv_only": {"vendor"}, "no_further_dissemination": {"telco"}}
 
@@ -94,7 +94,8 @@ def notes_matrix(matrix):
     """The matrix plus one horizon note per handling, titled with the handling's name."""
     for name, (owner, handling, _value) in HANDLINGS.items():
         with transaction(matrix.factory) as s:
-            from cyberfusion.partners import repository, service as partners
+            from cyberfusion.partners import repository
+            from cyberfusion.partners import service as partners
             viewer = partners.resolve_viewer(s, repository.member_by_id(s, matrix.members[owner]))
             notes.add_note(s, viewer=viewer, title=name, text=f"note under {name}", tags=["leak"],
                            spec=_spec(matrix, handling))

@@ -32,7 +32,8 @@ def _fast_retries(monkeypatch):  # type: ignore[no-untyped-def]
 
 def _post(live_server: str, world, key: str, objects: list[dict]) -> None:  # type: ignore[no-untyped-def]
     r = httpx.post(f"{live_server}/taxii2/cfc/collections/inbox/objects/", content=json.dumps({"objects": objects}),
-                   auth=(f"{key}@example.org", world.token(key)), headers={"Accept": TAXII, "Content-Type": TAXII})
+                   auth=(f"{key}@example.org", world.token(key)), headers={"Accept": TAXII, "Content-Type": TAXII},
+                   timeout=120)
     assert r.status_code == 202 and r.json()["success_count"] == len(objects), r.text
 
 

@@ -8,15 +8,14 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sharing.helpers import contribute
 from typer.testing import CliRunner
 
 from cyberfusion.db import transaction
 from cyberfusion.errors import InvalidInput
+from cyberfusion.kit.observables import to_pattern
 from cyberfusion.sharing.handling import HandlingSpec
 from cyberfusion.trends import brief, charts, notes, service
-from cyberfusion.kit.observables import to_pattern
-from sharing.helpers import contribute
-
 
 
 def _cli():

@@ -1,5 +1,5 @@
 """The web read paths join the leak matrix: search page (by value, and the listing with its
-facet counts), observable page, dashboard; the object page in test_web_leak_object.py.
+facet counts), observable page, lookup page, dashboard; the object page in test_web_leak_object.py.
 
 A viewer without rights sees neither the object nor a hint of it: an unreadable object's
 page is the very same "not found" as an object that never existed, search facet counts
@@ -14,7 +14,7 @@ import pytest
 
 from sharing.helpers import indicator
 from sharing.leak import HANDLINGS, VALUE_OF, VIEWERS
-from web_support import browser, check_paths, denied, give_password
+from web_support import browser, check_paths, denied, give_password, session_csrf
 
 
 @pytest.fixture
@@ -68,7 +68,25 @@ def via_web_observable(world, key, client, tmp_path):
     return seen
 
 
-READ_PATHS = [via_web_search, via_web_search_listing, via_web_observable]
+def via_web_lookup(world, key, client, tmp_path):
+    """The hit/no-hit lookup page: every matrix value in one lookup; a hit only where readable."""
+    b = browser(world, key, client)
+    csrf = session_csrf(b)
+    r = b.post("/lookup", data={"values": "\n".join(VALUE_OF.values()), "csrf_token": csrf}, follow_redirects=False)
+    if denied(r):
+        return set()
+    assert r.status_code == 200, r.text
+    seen = set()
+    for name, value in VALUE_OF.items():
+        cell = re.search(rf"<code>{re.escape(value)}</code>.*?</td>\s*<td>(.*?)</td>", r.text, re.S).group(1)
+        if "HIT" in cell:
+            seen.add(name)
+        else:
+            assert "no hit" in cell
+    return seen
+
+
+READ_PATHS = [via_web_search, via_web_search_listing, via_web_observable, via_web_lookup]
 
 
 def test_web_leak_matrix(web_matrix, client, tmp_path):

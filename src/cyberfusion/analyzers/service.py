@@ -1,7 +1,8 @@
-"""Running analyzers on stored intelligence, under the owner's handling rules.
+"""Running analyzers on stored intelligence, under the owner's handling rules: queueing,
+listing runs, configuration.
 
 A run is a record (queued → running → done | failed; refused when a gate says no) that
-``run_pending`` executes in-process. The CLI and the API call it right after queueing;
+``runs.run_pending`` executes in-process. The CLI and the API call it right after queueing;
 automatic runs on ingest (``analyze_contribution``) only queue unless asked to execute.
 A job queue can call ``run_pending`` later without any change here: it claims queued
 rows (FOR UPDATE SKIP LOCKED on PostgreSQL), and every step flushes, never commits.
@@ -14,35 +15,32 @@ Every run that ends (done, failed, refused) leaves an audit entry.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from cyberfusion.analyzers import registry, repository, results
-from cyberfusion.analyzers.base import (
-    Analyzer,
-    AnalyzerError,
-    AnalyzerResult,
-    Observable,
-)
+from cyberfusion.analyzers.base import Analyzer
 from cyberfusion.analyzers.gate import egress_refusal, org_viewer
 from cyberfusion.analyzers.http import HttpAnalyzer
 from cyberfusion.analyzers.models import AnalyzerConfig, AnalyzerRun
+from cyberfusion.analyzers.runs import (
+    PendingReport,
+    audit_run,
+    handling_facts,
+    is_enabled,
+    run_pending,
+)
 from cyberfusion.audit import service as audit
 from cyberfusion.config import get_settings
 from cyberfusion.db import utcnow
-from cyberfusion.errors import CyberfusionError, InvalidInput, NotFound
+from cyberfusion.errors import InvalidInput, NotFound
 from cyberfusion.intel import repository as intel_repo
 from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.observables import detect
 from cyberfusion.kit.refang import refang
-from cyberfusion.kit.timeutil import format_ts, parse_ts
 from cyberfusion.partners import repository as partners_repo
 from cyberfusion.partners import service as partners
 from cyberfusion.sharing import policy
@@ -51,26 +49,15 @@ from cyberfusion.sharing.viewer import Viewer
 MAX_INPUTS = 20  # holders of one value (distinct contribution and handling) analysed per request
 AUTO_PURPOSE = "investigation"
 RUN_ROLES = ("analyst", "contributor")
-STALE_MINUTES = 15  # a run still 'running' after this long was abandoned by a dead process
 
 
 # --- analyzers and their configuration -----------------------------------------------------------
-
-def _enabled(cfg: AnalyzerConfig | None) -> bool:
-    return cfg is None or cfg.enabled
-
-
-def _instance(cls: type[Analyzer], cfg: AnalyzerConfig | None) -> Analyzer:
-    if issubclass(cls, HttpAnalyzer):
-        return cls(url=(cfg.options or {}).get("url") if cfg else None)
-    return cls()
-
 
 def _describe(cls: type[Analyzer], cfg: AnalyzerConfig | None) -> dict[str, Any]:
     out = {"name": cls.name, "version": cls.version, "description": cls.description,
            "owner": cls.owner or "host centre", "accepts": sorted(cls.accepts), "egress": cls.egress,
            "rate_limit": f"{cls.rate_limit[0]}/{cls.rate_limit[1]:g}s" if cls.rate_limit else None,
-           "timeout": cls.timeout, "enabled": _enabled(cfg), "auto_kinds": list(cfg.auto_kinds) if cfg else [],
+           "timeout": cls.timeout, "enabled": is_enabled(cfg), "auto_kinds": list(cfg.auto_kinds) if cfg else [],
            "budget": cfg.budget if cfg and cfg.budget else get_settings().analyzer_budget,
            "cache_hours": cfg.cache_hours if cfg and cfg.cache_hours is not None
            else get_settings().analyzer_cache_hours}
@@ -173,22 +160,6 @@ class _Input:
     organisation_id: int
 
 
-def _facts(session: Session, contribution_id: str, handling_id: int) -> policy.HandlingFacts:
-    c, h = repository.input_facts(session, contribution_id=contribution_id, handling_id=handling_id)
-    return policy.HandlingFacts(organisation_id=c.organisation_id, status=c.status, review_at=c.review_at,
-                                expires_at=c.expires_at, category=c.category, handling=h)
-
-
-def _audit_run(session: Session, run: AnalyzerRun, requester: Viewer | None, egress: bool | None) -> None:
-    audit.record(session, action="analyzer.run", viewer=requester if requester and requester.member_id else None,
-                 member_id=run.requested_by, organisation_id=run.requested_org_id, purpose=run.purpose,
-                 object_ids=[run.stix_id, *(run.result_ids or [])],
-                 detail={"run_id": run.id, "analyzer": run.analyzer, "version": run.analyzer_version,
-                         "trigger": run.trigger, "kind": run.kind, "status": run.status, "error": run.error,
-                         "cached": run.cached, "duration_ms": run.duration_ms, "egress": egress,
-                         "result_contribution_id": run.result_contribution_id})
-
-
 def _queue(session: Session, *, cls: type[Analyzer], inp: _Input, requester: Viewer, purpose: str,
            trigger: str, now: datetime) -> AnalyzerRun:
     """A queued run, the one already waiting for the same work, or a refused one saying why."""
@@ -202,12 +173,12 @@ def _queue(session: Session, *, cls: type[Analyzer], inp: _Input, requester: Vie
                       handling_id=inp.handling_id, organisation_id=inp.organisation_id, purpose=purpose,
                       requested_by=requester.member_id or None, requested_org_id=requester.org_id,
                       status="queued", cached=False, created_at=now)
-    reason = egress_refusal(session, cls, _facts(session, inp.contribution_id, inp.handling_id), now=now)
+    reason = egress_refusal(session, cls, handling_facts(session, inp.contribution_id, inp.handling_id), now=now)
     if reason is not None:
         run.status, run.error, run.finished_at, run.duration_ms = "refused", f"not sent to {cls.name}: {reason}", now, 0
     repository.add(session, run)
     if run.status == "refused":
-        _audit_run(session, run, requester, cls.egress)
+        audit_run(session, run, requester, cls.egress)
     return run
 
 
@@ -215,10 +186,10 @@ def _chosen(kind: str, analyzer: str | None, cfgs: dict[str, AnalyzerConfig]) ->
     if analyzer:
         cls = registry.get(analyzer)
         registry.require_accepts(cls, kind)
-        if not _enabled(cfgs.get(cls.name)):
+        if not is_enabled(cfgs.get(cls.name)):
             raise InvalidInput(f"analyzer {analyzer} is disabled", field="analyzer")
         return [cls]
-    return [cls for cls in registry.for_kind(kind) if _enabled(cfgs.get(cls.name))]
+    return [cls for cls in registry.for_kind(kind) if is_enabled(cfgs.get(cls.name))]
 
 
 def _start(session: Session, viewer: Viewer, purpose: str) -> None:
@@ -336,188 +307,5 @@ def _contribution(session: Session, contribution_id: str) -> Contribution:
     return contribution
 
 
-# --- execution -------------------------------------------------------------------------------------
-
-@dataclass
-class PendingReport:
-    done: int = 0
-    failed: int = 0
-    refused: int = 0
-    deferred: int = 0
-    run_ids: list[int] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "failed": self.failed, "refused": self.refused, "deferred": self.deferred,
-                "run_ids": self.run_ids}
-
-
-def run_pending(session: Session, *, limit: int = 100, ids: list[int] | None = None) -> PendingReport:
-    """Execute queued runs (all, or these ids) in this process; the caller commits."""
-    report = PendingReport()
-    now = utcnow()
-    repository.purge(session, now=now)
-    if ids is not None and not ids:
-        return report
-    stale = now - timedelta(minutes=STALE_MINUTES)
-    for run in repository.claim_queued(session, limit=limit, ids=ids, stale_before=stale):
-        outcome = _execute(session, run)
-        setattr(report, outcome, getattr(report, outcome) + 1)
-        report.run_ids.append(run.id)
-    return report
-
-
-def _requester(session: Session, run: AnalyzerRun) -> Viewer | None:
-    if run.requested_by:
-        member = partners_repo.member_by_id(session, run.requested_by)
-        return partners.access_state(session, member).viewer if member else None
-    org = partners_repo.org_by_id(session, run.requested_org_id)
-    return org_viewer(session, org) if org else None
-
-
-def _call(instance: Analyzer, observable: Observable, *, timeout: float, threaded: bool) -> AnalyzerResult:
-    """Call run(); in a worker thread bounded by the timeout unless it reads the store (same session)."""
-    if not threaded:
-        return instance.run(observable)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = instance.run(observable)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name=f"analyzer-{instance.name}", daemon=True)
-    worker.start()
-    worker.join(timeout + 0.5)  # a little grace, so an analyzer's own timeout reports first
-    if worker.is_alive():  # left to finish on its own; its answer is ignored
-        raise AnalyzerError(f"{instance.name} did not finish within {timeout:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
-def _checked(cls: type[Analyzer], result: Any) -> AnalyzerResult:
-    if not isinstance(result, AnalyzerResult):
-        raise AnalyzerError(f"{cls.name} returned {type(result).__name__}, not an AnalyzerResult")
-    if not isinstance(result.summary, str) or not result.summary.strip():
-        raise AnalyzerError(f"{cls.name} returned no summary")
-    if isinstance(result.confidence, bool) or not isinstance(result.confidence, int) \
-            or not 0 <= result.confidence <= 100:
-        raise AnalyzerError(f"{cls.name} returned confidence {result.confidence!r} (needs 0-100)")
-    try:
-        json.dumps(result.as_dict())
-    except (TypeError, ValueError) as exc:
-        raise AnalyzerError(f"{cls.name} returned data that is not JSON: {exc}") from None
-    return result
-
-
-def cache_key(cls: type[Analyzer], kind: str, value: str, owner_id: int) -> str:
-    return hashlib.sha256(f"{cls.name}\0{cls.version}\0{kind}\0{value}\0{owner_id}".encode()).hexdigest()
-
-
-class _Stop(Exception):
-    """Ends a run early with this status (``deferred`` leaves it queued)."""
-
-    def __init__(self, status: str, error: str) -> None:
-        super().__init__(error)
-        self.status, self.error = status, error
-
-
-def _gates(session: Session, run: AnalyzerRun, requester: Viewer | None,
-           now: datetime) -> tuple[type[Analyzer], AnalyzerConfig | None]:
-    try:
-        cls = registry.get(run.analyzer)
-    except NotFound:
-        raise _Stop("failed", f"analyzer {run.analyzer} is not installed any more") from None
-    run.analyzer_version = cls.version
-    cfg = repository.config(session, cls.name)
-    if not _enabled(cfg):
-        raise _Stop("refused", f"analyzer {cls.name} is disabled")
-    facts = _facts(session, run.contribution_id, run.handling_id)
-    if requester is None or not policy.visible(requester, run.purpose, facts, now=now):
-        raise _Stop("refused", f"the input is not readable by the requester for {run.purpose} any more")
-    reason = egress_refusal(session, cls, facts, now=now)
-    if reason is not None:
-        raise _Stop("refused", f"not sent to {cls.name}: {reason}")
-    return cls, cfg
-
-
-def _analyse(session: Session, run: AnalyzerRun, cls: type[Analyzer], cfg: AnalyzerConfig | None,
-             requester: Viewer, key: str, now: datetime) -> tuple[AnalyzerResult, str]:
-    """(result, analysis time): from the cache while it is valid, else from the analyzer."""
-    hit = repository.cache_get(session, key)
-    if hit is not None and hit.expires_at > now:
-        run.cached = True
-        return AnalyzerResult.from_dict(hit.result), hit.result["analysed_at"]
-    if cls.rate_limit:
-        calls, per = cls.rate_limit
-        if repository.calls_since(session, analyzer=cls.name, since=now - timedelta(seconds=per)) >= calls:
-            raise _Stop("deferred", f"deferred: rate limit of {calls} calls per {per:g} s reached")
-    run.status, run.called_at = "running", now
-    session.flush()
-    store = None
-    if cls.reads_store and not cls.egress:
-        contribution, handling = repository.input_facts(session, contribution_id=run.contribution_id,
-                                                        handling_id=run.handling_id)
-        store = results.StoreLinks(session, viewer=requester, purpose=run.purpose,
-                                   result_owner=run.organisation_id, result_handling=handling,
-                                   result_category=contribution.category, input_id=run.stix_id)
-    try:
-        result = _call(_instance(cls, cfg), Observable(run.kind, run.value, store=store), timeout=cls.timeout,
-                       threaded=store is None)
-        return _checked(cls, result), format_ts(now)
-    except AnalyzerError as exc:
-        raise _Stop("failed", str(exc)[:2000]) from None
-    except Exception as exc:  # noqa: BLE001 - a plug-in's bug fails its run, not the batch
-        raise _Stop("failed", f"{cls.name} raised {type(exc).__name__}: {str(exc)[:500]}") from None
-
-
-def _execute(session: Session, run: AnalyzerRun) -> str:
-    """One run to its end; returns the outcome: done, failed, refused or deferred."""
-    clock = time.monotonic()
-    now = utcnow()
-    run.started_at = now
-    session.flush()  # opens the transaction before the savepoint below (pysqlite)
-    requester = _requester(session, run)
-    cls: type[Analyzer] | None = None
-    try:
-        cls, cfg = _gates(session, run, requester, now)
-        assert requester is not None
-        key = cache_key(cls, run.kind, run.value, run.organisation_id)
-        result, analysed_at = _analyse(session, run, cls, cfg, requester, key, now)
-        contribution, handling = repository.input_facts(session, contribution_id=run.contribution_id,
-                                                        handling_id=run.handling_id)
-        owner = partners_repo.org_by_id(session, run.organisation_id)
-        assert owner is not None
-        try:
-            with session.begin_nested():
-                stored = results.store(session, analyzer=cls, kind=run.kind, value=run.value, result=result,
-                                       analysed_at=analysed_at, contribution=contribution, handling=handling,
-                                       owner=owner)
-        except (CyberfusionError, AnalyzerError) as exc:
-            detail = exc.detail if isinstance(exc, CyberfusionError) else str(exc)
-            raise _Stop("failed", f"the result could not be stored: {detail}"[:2000]) from None
-    except _Stop as stop:
-        if stop.status == "deferred":
-            run.error = stop.error
-            session.flush()
-            return "deferred"
-        return _end(session, run, requester, cls, clock, stop.status, stop.error)
-    if not run.cached:  # only results that could be stored are reused
-        hours = cfg.cache_hours if cfg and cfg.cache_hours is not None else get_settings().analyzer_cache_hours
-        repository.cache_put(session, key=key, analyzer=cls.name, version=cls.version,
-                             organisation_id=run.organisation_id,
-                             result=result.as_dict() | {"analysed_at": analysed_at},
-                             created_at=parse_ts(analysed_at), expires_at=now + timedelta(hours=hours))
-    run.summary, run.confidence = result.summary, result.confidence
-    run.result_ids, run.result_contribution_id = stored.ids, stored.contribution_id
-    return _end(session, run, requester, cls, clock, "done", None)
-
-
-def _end(session: Session, run: AnalyzerRun, requester: Viewer | None, cls: type[Analyzer] | None,
-         clock: float, status: str, error: str | None) -> str:
-    run.status, run.error, run.finished_at = status, error, utcnow()
-    run.duration_ms = int((time.monotonic() - clock) * 1000)
-    session.flush()
-    _audit_run(session, run, requester, cls.egress if cls else None)
-    return status
+__all__ = ["PendingReport", "analyze_contribution", "analyze_object", "analyze_value", "configure",
+           "get_run", "list_analyzers", "list_runs", "run_pending", "run_view"]

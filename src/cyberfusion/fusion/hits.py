@@ -205,14 +205,14 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
                                                                  now=now)
         return active_for_owner[g.contribution_id]
 
+    orgs = {org.id: org for _c, org, _h in owners.values()}
+
     def label(org_id: int, handling_id: int) -> str:
-        for c, org, _h in owners.values():
-            if org.id == org_id:
-                return policy.source_label(viewer, owner_id=org.id, owner_name=org.name, owner_kind=org.kind,
-                                           owner_sector=org.sector, owner_region=org.region,
-                                           attribution=handlings[handling_id].attribution,
-                                           host_centre_name=host_name)
-        return host_name
+        """The owner as this asker may name it (attribution mode of the matching handling)."""
+        org = orgs[org_id]
+        return policy.source_label(viewer, owner_id=org.id, owner_name=org.name, owner_kind=org.kind,
+                                   owner_sector=org.sector, owner_region=org.region,
+                                   attribution=handlings[handling_id].attribution, host_centre_name=host_name)
 
     answers: dict[matching.Key, dict[str, Any]] = {}
     reveal_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
@@ -243,8 +243,7 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
                 "first_seen": min((g.first_seen for g in reveal if g.first_seen), default=None),
                 "last_seen": max((g.last_seen for g in reveal if g.last_seen), default=None),
                 "sources": sorted({answer["labels"][o] for o in owners_seen}),
-                "common": max((counts.get(key, 0), *(counts.get((g.kind, g.value), 0) for g in reveal)))
-                > settings.common_threshold,
+                "common": counts.get(key, 0) > settings.common_threshold,
                 "warninglists": listed, "objects": [], "sightings": 0}
             for g in reveal:
                 reveal_pairs[g.table].add((g.kind, g.value))

@@ -31,11 +31,15 @@ def claim(session: Session, *, worker: str, now: datetime, lease: timedelta, lim
     ids = list(session.scalars(pick))
     if not ids:
         return []
-    session.execute(update(Job).where(Job.id.in_(ids)).values(
-        status="running", locked_by=worker, locked_until=now + lease, attempts=Job.attempts + 1))
+    # Re-check "due" in the UPDATE itself: on SQLite the SELECT above is not locked, so another
+    # worker may have claimed (or even finished) some of these jobs in between.
+    until = now + lease
+    session.execute(update(Job).where(Job.id.in_(ids), due).values(
+        status="running", locked_by=worker, locked_until=until, attempts=Job.attempts + 1))
     session.flush()
-    return list(session.scalars(select(Job).where(Job.id.in_(ids)).order_by(Job.id)
-                                .execution_options(populate_existing=True)))
+    return list(session.scalars(select(Job).where(Job.id.in_(ids), Job.locked_by == worker,
+                                                  Job.locked_until == until, Job.status == "running")
+                                .order_by(Job.id).execution_options(populate_existing=True)))
 
 
 def finish(session: Session, *, job_id: int, worker: str, now: datetime, result: dict[str, Any] | None) -> bool:

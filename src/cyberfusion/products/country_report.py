@@ -139,8 +139,19 @@ def _resolved(gate: Gate, rows: Iterator[Any]) -> Iterator[tuple[Any, frozenset[
 
 
 class _Acc:
-    __slots__ = ("first", "last", "owners", "cids", "cats", "conf", "labels", "name", "stix_ids", "basis",
-                 "network")
+    __slots__ = (
+        "basis",
+        "cats",
+        "cids",
+        "conf",
+        "first",
+        "labels",
+        "last",
+        "name",
+        "network",
+        "owners",
+        "stix_ids",
+    )
 
     def __init__(self) -> None:
         self.first: datetime | None = None

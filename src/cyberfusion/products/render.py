@@ -21,7 +21,11 @@ from cyberfusion.kit.observables import to_pattern
 from cyberfusion.kit.timeutil import format_ts
 from cyberfusion.products.country_report import CompiledReport, Item
 from cyberfusion.products.roles import ACTIONS, ROLES
-from cyberfusion.sharing.markings import TLP2_MARKING_IDS, TLP_COLOURS, tlp2_marking_definition
+from cyberfusion.sharing.markings import (
+    TLP2_MARKING_IDS,
+    TLP_COLOURS,
+    tlp2_marking_definition,
+)
 
 MAX_HTML_ITEMS = 200  # per category; the CSV and STIX files carry every item
 REPORT_NS = uuid.UUID("5a1d3c0e-2b8f-4e61-9a7d-0c3e5b7f9d21")
@@ -91,7 +95,7 @@ def stix_bundle(report: CompiledReport, *, report_id: str, generated_at: datetim
         else:
             try:
                 pattern = to_pattern(item.kind, item.value)
-            except Exception:  # noqa: BLE001 - a stored value that no longer normalises is left out
+            except Exception:  # noqa: BLE001, S112 - a stored value that no longer normalises is left out
                 continue
             obj = {"type": "indicator", "id": f"indicator--{oid}", **common,
                    "name": f"{ROLES[item.role]}: {item.value}"[:250], "description": description,

@@ -91,23 +91,23 @@ def actions_for(role: str, *, sources: int, confidence: int | None) -> list[str]
 # Measures for public and private institutions, by what the report found: (title, audience, text).
 MEASURES = {
     "blocklist": ("Block the infrastructure found", "Internet service providers, CERT and government networks",
-                  "Block the {n} network indicators listed (attached as CSV and STIX) at resolvers, "
-                  "proxies and firewalls; request takedown of hosting where the host is national."),
+                  ("Block the {n} network indicators listed (attached as CSV and STIX) at resolvers, "
+                   "proxies and firewalls; request takedown of hosting where the host is national.")),
     "notify_victims": ("Notify victims", "National CERT and internet service providers",
-                       "Notify the owners of the {n} compromised hosts and victim organisations; "
-                       "advise clean-up and password resets."),
+                       ("Notify the owners of the {n} compromised hosts and victim organisations; "
+                        "advise clean-up and password resets.")),
     "patch": ("Patch exploited vulnerabilities", "All institutions running the affected software",
               "Patch the vulnerabilities exploited by the threats found: {cves}."),
     "bec": ("Business e-mail compromise awareness", "Banks, businesses and public procurement offices",
-            "Run business e-mail compromise awareness: verify payment changes by a call-back "
-            "to a known number, and report attempts."),
+            ("Run business e-mail compromise awareness: verify payment changes by a call-back "
+             "to a known number, and report attempts.")),
     "phishing": ("Phishing awareness", "Public, banks and online services",
                  "Run a phishing awareness notice naming the brands imitated; enable reporting buttons."),
     "ransomware": ("Ransomware resilience", "Critical infrastructure and businesses",
                    "Keep offline backups, patch internet-facing services and restrict remote access."),
     "mules": ("Mule accounts and wallets", "Banks, payment providers and virtual-asset exchanges",
-              "Review the {n} accounts and wallets listed with the financial intelligence unit; "
-              "consider freezing requests."),
+              ("Review the {n} accounts and wallets listed with the financial intelligence unit; "
+               "consider freezing requests.")),
     "fraud": ("Fraud contacts", "Telecom operators and consumer protection",
               "Warn the public about the fraud contacts listed and block them where the law allows."),
 }

@@ -11,7 +11,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,8 +24,18 @@ from cyberfusion.partners import repository as partners_repo
 from cyberfusion.partners import service as partners
 from cyberfusion.partners.models import Member, Organisation
 from cyberfusion.products import render, repository
-from cyberfusion.products.country_report import PURPOSE, CompiledReport, Recipient, compile_reports
-from cyberfusion.products.models import MEDIA_TYPES, REPORT_FORMATS, CountryReport, ReportFile
+from cyberfusion.products.country_report import (
+    PURPOSE,
+    CompiledReport,
+    Recipient,
+    compile_reports,
+)
+from cyberfusion.products.models import (
+    MEDIA_TYPES,
+    REPORT_FORMATS,
+    CountryReport,
+    ReportFile,
+)
 from cyberfusion.products.period import parse_period
 from cyberfusion.sharing import policy
 from cyberfusion.sharing.viewer import Viewer

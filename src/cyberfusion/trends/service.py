@@ -14,8 +14,18 @@ from cyberfusion.kit.regions import country_code, region_name
 from cyberfusion.sharing import policy
 from cyberfusion.sharing.viewer import Viewer
 from cyberfusion.trends import detect
-from cyberfusion.trends.series import (CRIME_TYPES, DIMENSIONS, INTERVALS, MEASURES, Table, bucket_label, collect,
-                                       matches, next_bucket, tabulate)
+from cyberfusion.trends.series import (
+    CRIME_TYPES,
+    DIMENSIONS,
+    INTERVALS,
+    MEASURES,
+    Table,
+    bucket_label,
+    collect,
+    matches,
+    next_bucket,
+    tabulate,
+)
 
 DEFAULT_WEEKS = 26
 
@@ -96,7 +106,7 @@ def series(session: Session, *, viewer: Viewer, purpose: str, k: int, measure: s
     events = [e for e in collect(session, viewer=viewer, purpose=purpose, measure=measure, since=since,
                                  until=until, disseminate=disseminate) if matches(e, **filters)]
     table = tabulate(events, by=by, interval=interval, since=since, until=until, k=k,
-                     groups=[filters[by]] if by in filters and filters[by] else ())
+                     groups=[filters[by]] if filters.get(by) else ())
     result = {"measure": measure, "by": by, "interval": interval, "purpose": purpose, "filters": filters,
               "since": since, "until": until, "k_threshold": k, "buckets": table.labels,
               "series": analyse(table, measure=measure, by=by, filters=filters, horizon=horizon),

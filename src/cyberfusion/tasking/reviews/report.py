@@ -1,4 +1,4 @@
-"""The review report as HTML (Jinja2, autoescaped) and, with the optional ``pdf`` extra, as PDF.
+"""The review report as HTML (Jinja2, autoescaped) and as PDF (WeasyPrint).
 
 PDF rendering uses WeasyPrint with a URL fetcher that refuses everything but inline ``data:``
 URLs, so a report never reaches the network or the file system while it is rendered.
@@ -51,5 +51,5 @@ def render_pdf(session: Session, *, viewer: Viewer, review_id: int) -> bytes:
     try:
         from weasyprint import HTML
     except ImportError:
-        raise ConfigurationError("PDF reports need the optional extra: pip install 'cyberfusion[pdf]'") from None
+        raise ConfigurationError("PDF reports need WeasyPrint (a dependency of cyberfusion): reinstall it") from None
     return HTML(string=html, base_url=None, url_fetcher=_local_only).write_pdf()

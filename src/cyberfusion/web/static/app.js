@@ -26,7 +26,7 @@
       var data = new FormData(form);
       var submitter = ev.submitter;
       if (submitter && submitter.name) { data.append(submitter.name, submitter.value); }
-      var action = (submitter && submitter.hasAttribute("formaction")) ? submitter.formAction : form.action;
+      var action = (submitter && submitter.getAttribute("formaction")) || form.getAttribute("action");
       var xhr = new XMLHttpRequest();
       xhr.open("POST", action);
       xhr.upload.addEventListener("progress", function (e) {
@@ -40,7 +40,7 @@
         if (bar) { bar.removeAttribute("value"); }
       });
       xhr.addEventListener("load", function () {
-        if (xhr.responseURL && xhr.responseURL !== action) {
+        if (xhr.responseURL && new URL(xhr.responseURL).pathname !== action) {
           window.location.assign(xhr.responseURL);
           return;
         }
