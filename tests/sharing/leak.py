@@ -81,4 +81,4 @@ def assert_matrix(read_path, world, client, tmp_path) -> None:
     # viewer -> (seen but must not be, must be seen but was not)
     wrong = {k: (sorted(outcome[k] - expected_for(k)), sorted(expected_for(k) - outcome[k]))
              for k in VIEWERS if outcome[k] != expected_for(k)}
-    assert wrong == {}
+    assert wrong == {}, wrong

@@ -72,7 +72,8 @@ def via_web_lookup(world, key, client, tmp_path):
     """The hit/no-hit lookup page: every matrix value in one lookup; a hit only where readable."""
     b = browser(world, key, client)
     csrf = session_csrf(b)
-    r = b.post("/lookup", data={"values": "\n".join(VALUE_OF.values()), "csrf_token": csrf}, follow_redirects=False)
+    r = b.post("/lookup", params={"purpose": "investigation"}, data={"values": "\n".join(VALUE_OF.values()),
+                                                                   "csrf_token": csrf}, follow_redirects=False)
     if denied(r):
         return set()
     assert r.status_code == 200, r.text
