@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, inspect
+from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -128,6 +128,3 @@ def require_current_schema(engine: Engine) -> None:
         state = "has no schema" if current is None else f"is at revision {current}, code needs {head}"
         raise ConfigurationError(f"database {where} {state}: run 'cfc db upgrade' first")
 
-
-def table_names(engine: Engine) -> list[str]:
-    return inspect(engine).get_table_names()

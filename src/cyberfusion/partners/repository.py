@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cyberfusion.partners.models import Agreement, ApiToken, Member, Organisation, Secondment
@@ -95,7 +95,3 @@ def orgs_by_ids(session: Session, ids: list[int]) -> dict[int, Organisation]:
         return {}
     return {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(ids)))}
 
-
-def expired_agreement_exists(session: Session, *, org_id: int, today: date) -> bool:
-    return session.scalar(select(Agreement.id).where(and_(
-        Agreement.organisation_id == org_id, Agreement.valid_until < today)).limit(1)) is not None
