@@ -271,3 +271,12 @@ def test_watchlists_and_inbox_over_http(client, world, tmp_path):
     assert client.get("/api/v1/alerts", params={"purpose": "investigation", "unread": True}, headers=h).json() == []
     assert client.delete(f"/api/v1/watchlists/{created['id']}", headers=h).status_code == 204
     assert client.get("/api/v1/watchlists", headers=h).json() == []
+
+
+def test_country_of_each_kind():
+    from cyberfusion.fusion.geo import country_of
+    assert [country_of(k, v) for k, v in (
+        ("ipv4-addr", "81.2.69.160"), ("ipv6-addr", "2a01:e0a::1"), ("ipv4-addr", "10.0.0.0/8"),
+        ("domain-name", "shop.example.co.uk"), ("url", "https://x.example.fr/p"), ("email-addr", "a@b.example.de"),
+        ("domain-name", "example.com"), ("iban", "FR1420041010050500013M02606"), ("phone", "+33142685300"),
+        ("md5", "a" * 32))] == ["GB", "FR", None, "GB", "FR", "DE", None, "FR", "FR", None]

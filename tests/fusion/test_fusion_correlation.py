@@ -263,3 +263,35 @@ def test_related_over_http_two_hops(client, world, tmp_path):
     assert [(n["id"], n["depth"]) for n in two["nodes"]] == [(a["id"], 0), (b["id"], 1), (c["id"], 2)]
     r = client.get(f"/api/v1/objects/{a['id']}/related", params={"purpose": "investigation", "depth": 9}, headers=h)
     assert (r.status_code, r.json()["field"]) == (422, "depth")
+
+
+def test_correlation_reads_are_audited_with_the_objects_returned(world, tmp_path):
+    from cyberfusion.audit.models import AuditEntry
+    a, b = indicator("ipv4-addr", "203.0.113.80"), multi("b", [("ipv4-addr", "203.0.113.80"), ("md5", "c" * 32)])
+    give(world, tmp_path, "vendor", [a])
+    give(world, tmp_path, "bank", [b])
+    _related(world, "ncb_fr", a["id"])
+    with transaction(world.factory) as s:
+        correlate.correlations(s, viewer=world.viewer("ncb_fr"), purpose="investigation", value="203.0.113.80")
+    with world.factory() as s:
+        entries = [(e.action, e.purpose, sorted(e.object_ids), e.member_id) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action.like("fusion.%")).order_by(AuditEntry.id))]
+    ids = sorted([a["id"], b["id"]])
+    assert entries == [("fusion.related", "investigation", ids, world.members["ncb_fr"]),
+                       ("fusion.correlation.read", "investigation", ids, world.members["ncb_fr"])]
+
+
+def test_rebuild_derives_terms_for_data_older_than_fusion(world, tmp_path):
+    from sqlalchemy import delete
+    give(world, tmp_path, "vendor", [indicator("url", "http://old.example.net/x"), indicator("ipv4-addr", "192.0.2.0/24"),
+                                     indicator("md5", "e" * 32)])
+    with transaction(world.factory) as s:  # as if imported before migration 0100
+        s.execute(delete(Term))
+        s.execute(delete(ValueStat))
+        s.execute(delete(IpPrefix))
+    with transaction(world.factory) as s:
+        out = correlate.rebuild(s)
+    assert (out["terms_added"], out["fusion_terms"], out["fusion_values"]) == (1, 1, 4)
+    with world.factory() as s:
+        assert s.scalars(select(IpPrefix.prefix)).all() == [120]
+        assert s.get(ValueStat, ("net.example.old", "host")).contributions == 1

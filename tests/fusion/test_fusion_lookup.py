@@ -247,3 +247,27 @@ def test_cli_lookup_and_private_search_set(held, tmp_path):
         exported = s.scalars(select(AuditEntry.detail).where(AuditEntry.action == "fusion.search_set.export")).all()
     assert exported == [{"count": 2, "hashes": True, "bloom_fp": 0.01}, {"count": 2, "hashes": False,
                                                                           "bloom_fp": 0.001}]
+
+
+def test_hit_reveal_no_never_hides_an_owners_own_data_from_it(held):
+    own = _lookup(held, "bank", ["evil-bank.example.com"]).results[0]
+    assert (own["result"], own["references"]) == ("hit", [])
+    assert own["details"]["objects"] == [{"id": SECRET_DOMAIN["id"], "type": "indicator"}]
+    assert own["details"]["sources"] == ["Big Bank"]
+
+
+def test_a_thousand_values_take_the_single_parameter_path(world, tmp_path):
+    """Above a few hundred values the asked values travel as one JSON/array parameter (json_each
+    on SQLite, unnest on PostgreSQL): same answers."""
+    give(world, tmp_path, "vendor", [indicator("ipv4-addr", "198.51.100.0/24"),
+                                     indicator("url", "https://files.example.org/a"),
+                                     indicator("sha256", "d" * 64)])
+    values = ([f"203.0.{i // 256}.{i % 256}" for i in range(600)] + [f"host{i}.example.net" for i in range(300)]
+              + ["198.51.100.200", "files.example.org", "D" * 64] + [f"{i:063x}a" for i in range(97)])
+    result = _lookup(world, "ncb_fr", values)
+    assert result.counts == {"values": 1000, "hit": 3, "no_hit": 997, "invalid": 0}
+    hit = {r["value"]: [(m["value"], m["via"]) for m in r["details"]["matched"]]
+           for r in result.results if r["result"] == "hit"}
+    assert hit == {"198.51.100.200": [("198.51.100.0/24", "cidr")],
+                   "files.example.org": [("files.example.org", "host")],
+                   "D" * 64: [("d" * 64, "value")]}

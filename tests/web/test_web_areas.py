@@ -46,7 +46,8 @@ def test_lookup_hit_notifies_the_owner_who_answers(web, world, tmp_path):
     r = post(officer, "/lookup", csrf, {"values": "198.51.100.61\n198[.]51[.]100[.]62\nnonsense value"})
     assert r.status_code == 200
     assert re.search(r"3 values: <strong>1 hit</strong>,\s+1 no hit, 1 not recognised", r.text)
-    ref = re.search(r"Reference <strong>(H-[0-9A-F]{10})</strong> \(Big Bank\): the owner was notified", r.text).group(1)
+    ref = re.search(r"Reference <strong>(H-[0-9A-F]{10})</strong> \(Big Bank\): the owner was notified",
+                    r.text).group(1)
     assert post(officer, "/lookup", csrf, {"values": ""}).status_code == 422
 
     bank, bank_csrf = browser_for(web, "bank")
@@ -189,7 +190,14 @@ def test_trends_page_chart_and_table(web, world, tmp_path):
     assert analyst.get("/trends", params={"by": "planet"}).status_code == 422
     js = analyst.get("/static/plotly.min.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
-    assert "Trends in your region" in analyst.get("/").text
+    home = analyst.get("/").text  # a slow panel: linked, then fetched by app.js
+    assert 'data-fragment="/panels/trends?fragment=true"' in home and 'href="/panels/trends"' in home
+    fragment = analyst.get("/panels/trends", params={"fragment": "true"}).text
+    assert fragment.startswith('<p class="small-text muted">Indicators per week by crime type, '
+                               'Asia &amp; South Pacific')
+    assert "<html" not in fragment
+    assert "<h1>Trends in your region</h1>" in analyst.get("/panels/trends").text
+    assert analyst.get("/panels/nothing").status_code == 404
 
 
 # --- AI -------------------------------------------------------------------------------------------------

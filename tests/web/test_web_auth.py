@@ -13,7 +13,7 @@ from cyberfusion.config import get_settings
 from cyberfusion.db import transaction, utcnow
 from cyberfusion.partners.models import Secondment
 from cyberfusion.web.models import LoginThrottle, WebSession
-from web_support import PASSWORD, csrf_of, email, give_password, new_client, post, session_csrf, sign_in
+from web_support import PASSWORD, csrf_of, email, give_password, new_client, post, sign_in
 
 
 @pytest.fixture

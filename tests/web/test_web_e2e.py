@@ -129,7 +129,10 @@ def test_sign_in_dashboard_search_and_object_page(page_for: Any) -> None:
     page = page_for("analyst@cfc.example")
     expect(page.get_by_text("Signed in as analyst@cfc.example")).to_be_visible()
     expect(page.get_by_role("heading", name="Recent contributions of Cyber Fusion Centre")).to_be_visible()
-    expect(page.get_by_role("heading", name="Trends in your region")).to_be_visible()
+    trends = page.locator("[data-fragment]")
+    expect(trends.get_by_role("heading", name="Trends in your region")).to_be_visible()
+    expect(trends).not_to_have_attribute("aria-busy", "true", timeout=30_000)  # fetched by app.js
+    expect(trends).to_contain_text("Indicators per week by crime type")
     page.screenshot(path=str(ARTIFACTS / "web-dashboard.png"), full_page=True)
     # Search from the dashboard, keyboard only.
     page.get_by_label("Search intelligence").fill("Emotet")
@@ -210,7 +213,7 @@ def test_rfi_filed_answered_and_read_by_the_requester(page_for: Any) -> None:
 def test_lookup_hit_reaches_the_owners_inbox(page_for: Any, server: dict[str, Any]) -> None:
     value = server["bank_value"]
     officer = page_for("officer@ncb-lyon.example")
-    officer.get_by_role("link", name="Lookup").click()
+    officer.get_by_role("link", name="Lookup", exact=True).click()
     officer.get_by_label(re.compile("^Values, one per line")).fill(f"{value}\n198.51.100.250")
     officer.get_by_role("button", name="Look up").click()
     expect(officer.get_by_role("region", name="Answer").get_by_role("status")).to_have_text(
@@ -230,7 +233,7 @@ def test_lookup_hit_reaches_the_owners_inbox(page_for: Any, server: dict[str, An
 
 def test_country_report_generated_and_downloaded(page_for: Any) -> None:
     analyst = page_for("analyst@cfc.example")
-    analyst.get_by_role("link", name="Reports").click()
+    analyst.get_by_role("link", name="Reports", exact=True).click()
     analyst.get_by_label(re.compile("^Period")).fill("2026-10")
     analyst.get_by_label(re.compile("^Countries")).fill("FR")
     analyst.get_by_role("button", name="Generate").click()
@@ -238,7 +241,7 @@ def test_country_report_generated_and_downloaded(page_for: Any) -> None:
     expect(analyst.get_by_role("link", name="France (FR)").first).to_be_visible()
 
     officer = page_for("officer@ncb-lyon.example")
-    officer.get_by_role("link", name="Reports").click()
+    officer.get_by_role("link", name="Reports", exact=True).click()
     officer.get_by_role("link", name="France (FR)").first.click()
     expect(officer.get_by_role("heading", level=1)).to_contain_text("Country report: France (FR), 2026-10")
     with officer.expect_download() as info:
@@ -262,3 +265,15 @@ def test_tablet_width_keyboard_and_labels(page_for: Any) -> None:
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     page.screenshot(path=str(ARTIFACTS / "web-search-tablet.png"), full_page=True)
+
+
+def test_trends_chart_is_drawn_under_the_content_security_policy(page_for: Any) -> None:
+    page = page_for("officer@ncb-lyon.example")
+    page.get_by_role("link", name="Trends", exact=True).click()
+    page.get_by_label("Region").select_option("")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#chart .main-svg").first).to_be_visible(timeout=20_000)  # 4.6 MB of plotly.js
+    expect(page.locator("#chart-png")).to_be_hidden()  # the static image is the fallback without scripts
+    expect(page.get_by_role("heading", name="Data")).to_be_visible()
+    assert not [e for e in page.errors if "Content Security Policy" in e]  # type: ignore[attr-defined]
+    page.screenshot(path=str(ARTIFACTS / "web-trends.png"), full_page=True)

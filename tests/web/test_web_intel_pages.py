@@ -75,7 +75,8 @@ def test_search_rejects_bad_input_next_to_the_field(web):
     sign_in(web, "analyst")
     r = web.get("/search", params={"since": "31/12/2026"})
     assert r.status_code == 422
-    assert 'id="since" name="since" type="date" value="31/12/2026" aria-invalid="true" aria-describedby="err-since"' in r.text
+    assert ('id="since" name="since" type="date" value="31/12/2026" aria-invalid="true" '
+            'aria-describedby="err-since"') in r.text
     assert "not a date (yyyy-mm-dd)" in r.text
     r = web.get("/search", params={"category": "knitting"})
     assert r.status_code == 422 and "&#39;knitting&#39; is not one of" in r.text
@@ -191,7 +192,15 @@ def test_contribute_handling_errors_are_shown_next_to_the_field(web):
     assert r.status_code == 422 and "choose a file or paste text" in r.text
     r = post(web, "/contribute/preview", csrf, {"format": "text", "pasted": "1.2.3.4",
                                                 "denied_countries": "Atlantis", **_handling()})
-    assert r.status_code == 422 and 'id="denied_countries"' in r.text and 'aria-describedby="err-denied_countries"' in r.text
+    assert r.status_code == 422 and 'aria-describedby="err-denied_countries"' in r.text
+
+
+def test_contribute_refuses_an_oversized_pasted_text_plainly(web):
+    csrf = sign_in(web, "vendor")
+    r = web.post("/contribute/preview", data={"csrf_token": csrf, "format": "text", "pasted": "1.2.3.4\n" * 150_000},
+                 files={"file": ("", b"", "application/octet-stream")})
+    assert r.status_code == 400
+    assert "Large inputs go in as a file upload, not pasted text." in r.text
 
 
 def test_contribute_needs_a_contributing_role(web):

@@ -84,13 +84,15 @@ def denied(r) -> bool:
     return r.status_code in (303, 403)
 
 
-def check_paths(paths, world, client: TestClient, tmp_path) -> dict[str, str]:
-    """Every read path over one matrix (built once: it is the slow part); failures by path."""
-    from sharing.leak import assert_matrix
+def check_paths(paths, world, client: TestClient, tmp_path) -> dict[str, dict[str, tuple[list, list]]]:
+    """Every read path over one matrix (built once: it is the slow part), judged as
+    sharing.leak.assert_matrix judges it; per path, viewer -> (seen but must not be, missed)."""
+    from sharing.leak import VIEWERS, expected_for
     failures = {}
     for read_path in paths:
-        try:
-            assert_matrix(read_path, world, client, tmp_path)
-        except AssertionError as exc:
-            failures[read_path.__name__] = str(exc).splitlines()[0]
+        outcome = {key: read_path(world, key, client, tmp_path) for key in VIEWERS}
+        wrong = {k: (sorted(outcome[k] - expected_for(k)), sorted(expected_for(k) - outcome[k]))
+                 for k in VIEWERS if outcome[k] != expected_for(k)}
+        if wrong:
+            failures[read_path.__name__] = wrong
     return failures

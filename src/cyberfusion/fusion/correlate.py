@@ -1,7 +1,7 @@
 """Correlation through the observables index: no pairwise table, ever.
 
 On ingest (``after_import``, in the import's transaction) a contribution's observables get
-their derived terms (host, registered domain, URL IP literal), the per-value aggregates are
+their derived terms (host names with reversed labels, URL IP literals), the per-value aggregates are
 bumped with one set-based statement, new CIDR prefix lengths are registered, and watchlists
 are matched. Everything else is computed at read time from the index:
 
@@ -54,6 +54,8 @@ class CorrelationSummary:
 
 def _term_rows(rows: list[tuple[Any, ...]], contribution_id: str | None,
                prefixes: set[int]) -> list[dict[str, Any]]:
+    """Term rows for observables (pk, kind, value, stix_id, handling, owner, seen_at, range start,
+    range end[, contribution]); collects the prefix lengths of CIDR ranges on the way."""
     out = []
     for row in rows:
         pk, kind, value, stix_id, handling_id, org_id, seen_at, range_start, range_end = row[:9]
@@ -74,7 +76,10 @@ def _term_rows(rows: list[tuple[Any, ...]], contribution_id: str | None,
 
 def after_import(session: Session, *, contribution: Contribution, viewer: Viewer,
                  now: datetime | None = None) -> CorrelationSummary:
-    """Index a freshly imported contribution for correlation and raise watchlist alerts."""
+    """Index a freshly imported contribution for correlation and raise watchlist alerts.
+
+    ``viewer`` is the importing member (the hook's contract with the pipeline); alerts are
+    decided for each watchlist's own member, never for the importer."""
     from cyberfusion.fusion import watch
 
     terms = 0
@@ -105,7 +110,7 @@ def rebuild(session: Session) -> dict[str, int]:
     terms = 0
     after = 0
     while rows := repository.observables_without_terms(session, after_pk=after, limit=PAGE):
-        batch = _term_rows([(*r[:7], r[8], r[9], r[7]) for r in rows], None, prefixes)
+        batch = _term_rows(rows, None, prefixes)
         repository.insert_terms(session, batch)
         terms += len(batch)
         after = rows[-1][0]

@@ -53,6 +53,26 @@ _DEFANG_HINT = re.compile(r"[\[({\\ ]|h(?:xx|tx|xt)p|fxp", re.IGNORECASE)
 
 # --- parsing and hashing ----------------------------------------------------------------------
 
+# An ASCII name whose last label is alphabetic (or an A-label): a domain by its syntax alone.
+_DOMAIN_SHAPE = re.compile(r"(?:[A-Za-z0-9_-]+\.)+(?:[A-Za-z]{2,63}|[Xx][Nn]--[A-Za-z0-9-]+)\.?\Z")
+
+
+def _by_syntax(text: str) -> str | None:
+    """The kind of a URL, e-mail address or ASCII domain name, by its shape only.
+
+    Detection in free text also requires a real public suffix (so "setup.exe" is not a
+    domain); a value someone asks about is an indicator already, and a name under no public
+    suffix can only be a no_hit, so lookups skip that (costly) check for these three kinds.
+    """
+    if "://" in text:
+        return "url"
+    if "@" in text and "/" not in text:
+        return "email-addr"
+    if _DOMAIN_SHAPE.match(text):
+        return "domain-name"
+    return None
+
+
 def parse_value(raw: Any, kind: str | None = None) -> tuple[str, str] | None:
     """(kind, canonical value) of one asked value, refanged; None when it is not an observable."""
     if not isinstance(raw, str):
@@ -60,11 +80,12 @@ def parse_value(raw: Any, kind: str | None = None) -> tuple[str, str] | None:
     text = raw.strip()
     if _DEFANG_HINT.search(text):
         text = refang(text).strip()
+    kind = kind or _by_syntax(text)
     if kind:
         try:
             return kind, normalise(kind, text)
         except InvalidInput:
-            return None
+            return None if kind not in ("url", "email-addr", "domain-name") else detect(text)
     return detect(text)
 
 
@@ -218,8 +239,10 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
     reveal_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for key, gs in found.items():
         listed = wl.match(*key)
-        reveal = [g for g in gs if g.readable and handlings[g.handling_id].hit_reveal]
-        refer = [g for g in gs if g.readable and not handlings[g.handling_id].hit_reveal]
+        # "Hit reveal: no" withholds details from others, never from the owner itself.
+        reveal = [g for g in gs if g.readable and (handlings[g.handling_id].hit_reveal
+                                                   or g.organisation_id == viewer.org_id)]
+        refer = [g for g in gs if g.readable and g not in reveal]
         hidden = [g for g in gs if not g.readable and owner_sees(g)]
         told_by_owner: dict[int, str] = {}
         for g in hidden:
@@ -260,7 +283,8 @@ def _attach_objects(session: Session, *, viewer: Viewer, purpose: str, answers: 
     objects: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for table, pairs in reveal_pairs.items():
         for kind, value, stix_id, otype in repository.readable_objects_for(
-                session, viewer=viewer, purpose=purpose, table=table, pairs=pairs, handling_ids=handlings):
+                session, viewer=viewer, purpose=purpose, table=table, pairs=pairs, handling_ids=handlings,
+                own_org_id=viewer.org_id):
             objects[shown(kind, value)].append((stix_id, otype))
     all_ids = {s for objs in objects.values() for s, _t in objs}
     sightings = repository.sighting_counts(session, viewer=viewer, purpose=purpose, stix_ids=all_ids)

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
+from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, LookupHit, Term,
                                        ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.intel.repository import objects_readable
@@ -186,8 +186,8 @@ def observables_without_terms(session: Session, *, after_pk: int, limit: int) ->
     o = Observable
     has_terms = select(Term.observable_pk).where(Term.observable_pk == o.pk).exists()
     return [tuple(r) for r in session.execute(
-        select(o.pk, o.kind, o.value, o.stix_id, o.handling_id, o.organisation_id, o.seen_at, o.contribution_id,
-               o.range_start, o.range_end)
+        select(o.pk, o.kind, o.value, o.stix_id, o.handling_id, o.organisation_id, o.seen_at, o.range_start,
+               o.range_end, o.contribution_id)
         .where(o.pk > after_pk, or_(o.kind.in_(_TERM_SOURCES), o.range_start != o.range_end), ~has_terms)
         .order_by(o.pk).limit(limit))]
 
@@ -257,9 +257,9 @@ def range_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
 
 def readable_objects_for(session: Session, *, viewer: Viewer, purpose: str, table: str,
                          pairs: Iterable[tuple[str, str]], handling_ids: Iterable[int] | None = None,
-                         organisation_ids: Iterable[int] | None = None,
-                         limit: int = 20_000) -> list[tuple[str, str, str, str]]:
-    """(kind, value, stix_id, object_type) of readable rows holding these values."""
+                         own_org_id: int | None = None, limit: int = 20_000) -> list[tuple[str, str, str, str]]:
+    """(kind, value, stix_id, object_type) of readable rows holding these values; with
+    ``handling_ids``, only rows under those handlings (or the ``own_org_id``'s own rows)."""
     t = TABLES[table]
     pairs = set(pairs)
     values = sorted({v for _k, v in pairs})
@@ -272,9 +272,8 @@ def readable_objects_for(session: Session, *, viewer: Viewer, purpose: str, tabl
     if where is not None:
         q = q.where(where)
     if handling_ids is not None:
-        q = q.where(t.handling_id.in_(sorted(set(handling_ids))))
-    if organisation_ids is not None:
-        q = q.where(t.organisation_id.in_(sorted(set(organisation_ids))))
+        allowed = t.handling_id.in_(sorted(set(handling_ids)))
+        q = q.where(allowed if own_org_id is None else or_(allowed, t.organisation_id == own_org_id))
     return [tuple(r) for r in session.execute(q) if (r[0], r[1]) in pairs]
 
 
@@ -406,7 +405,7 @@ def latest_readable(session: Session, *, viewer: Viewer, purpose: str,
 
 def add_lookup_hits(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(LookupHit), rows)
+        session.connection().execute(LookupHit.__table__.insert(), rows)
 
 
 def upsert_notifications(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str, str], str]:
@@ -414,8 +413,8 @@ def upsert_notifications(session: Session, rows: list[dict[str, Any]]) -> dict[t
     returns each row's reference keyed (owner, kind, value)."""
     if not rows:
         return {}
-    n = HitNotification
-    stmt = _insert(session, n)
+    n = HitNotification.__table__.c
+    stmt = _insert(session, HitNotification.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["owner_org_id", "asker_org_id", "kind", "value", "purpose"],
         set_={"times_asked": n.times_asked + 1, "last_asked_at": stmt.excluded.last_asked_at,
@@ -424,7 +423,8 @@ def upsert_notifications(session: Session, rows: list[dict[str, Any]]) -> dict[t
               "object_ids": stmt.excluded.object_ids})
     out: dict[tuple[int, str, str], str] = {}
     for chunk in _chunks(rows, 2000):
-        result = session.execute(stmt.returning(n.owner_org_id, n.kind, n.value, n.reference), list(chunk))
+        result = session.connection().execute(stmt.returning(n.owner_org_id, n.kind, n.value, n.reference),
+                                              list(chunk))
         out.update({(o, k, v): ref for o, k, v, ref in result})
     return out
 
@@ -463,12 +463,8 @@ def notification_by_reference(session: Session, reference: str) -> HitNotificati
     return session.scalar(select(HitNotification).where(HitNotification.reference == reference))
 
 
-def lookup_by_id(session: Session, lookup_id: int) -> Lookup | None:
-    return session.get(Lookup, lookup_id)
 
 
-def lookup_hits(session: Session, lookup_id: int) -> list[LookupHit]:
-    return list(session.scalars(select(LookupHit).where(LookupHit.lookup_id == lookup_id).order_by(LookupHit.id)))
 
 
 # --- watchlists -----------------------------------------------------------------------------------
@@ -506,18 +502,8 @@ def active_watch_items(session: Session) -> list[tuple[WatchItem, Watchlist]]:
         .where(Watchlist.active.is_(True)).order_by(WatchItem.id))]
 
 
-def contribution_observables(session: Session, contribution_id: str) -> Iterator[tuple[Any, ...]]:
-    o = Observable
-    q = (select(o.pk, o.kind, o.value, o.range_start, o.range_end, o.stix_id, o.object_type, o.handling_id)
-         .where(o.contribution_id == contribution_id))
-    yield from session.execute(q.execution_options(yield_per=5000))
 
 
-def contribution_terms(session: Session, contribution_id: str) -> Iterator[tuple[Any, ...]]:
-    t = Term
-    q = (select(t.observable_pk, t.kind, t.value, t.range_start, t.range_end, t.stix_id, t.handling_id)
-         .where(t.contribution_id == contribution_id))
-    yield from session.execute(q.execution_options(yield_per=5000))
 
 
 def keyword_objects(session: Session, *, contribution_id: str,

@@ -53,9 +53,10 @@ async def analyse(request: Request, db: Db, viewer: CurrentViewer) -> Response:
             raise InvalidInput("choose a file or paste text", field="file")
         result = await run_in_threadpool(lambda: review.analyse(db, viewer=viewer, document=document))
     except InvalidInput as exc:
+        errors = {"file": exc.problems[0].reason}
         await run_in_threadpool(db.rollback)
-        return await run_in_threadpool(lambda: _review_page(
-            request, db, viewer, status="pending", run=None, errors={"file": exc.problems[0].reason}, code=422))
+        return await run_in_threadpool(lambda: _review_page(request, db, viewer, status="pending", run=None,
+                                                            errors=errors, code=422))
     return RedirectResponse(f"/ai/review?run={result['run_id']}", status_code=303)
 
 

@@ -10,7 +10,7 @@ from cyberfusion.audit import service as audit
 from cyberfusion.errors import InvalidInput
 from cyberfusion.partners.service import require_role
 from cyberfusion.web import nav
-from cyberfusion.web.pages_search import _query, parse_day
+from cyberfusion.web.pages_search import parse_day, query_string
 from cyberfusion.web.render import page
 from cyberfusion.web.routing import CurrentViewer, Db, WebRoute
 
@@ -45,7 +45,7 @@ def audit_log(request: Request, db: Db, viewer: CurrentViewer, member_id: str = 
     audit.record(db, action="audit.search", viewer=viewer,
                  detail={"filters": {"member_id": member, "action": action or None, "object_id": object_id or None},
                          "via": "web"})
-    next_url = "/audit?" + _query({**form, "after": rows[-1].id}) if len(rows) == PAGE else None
+    next_url = "/audit?" + query_string({**form, "after": rows[-1].id}) if len(rows) == PAGE else None
     return page(request, "audit.html", {"form": form, "rows": rows, "next_url": next_url}, title="Audit log")
 
 

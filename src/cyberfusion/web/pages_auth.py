@@ -10,8 +10,15 @@ from starlette.responses import RedirectResponse, Response
 from cyberfusion.errors import InvalidInput
 from cyberfusion.web import auth, security
 from cyberfusion.web.render import page
-from cyberfusion.web.routing import (CurrentViewer, Db, MaybeUser, SignInRequired, User, WebRoute,
-                                     settings_of)
+from cyberfusion.web.routing import (
+    CurrentViewer,
+    Db,
+    MaybeUser,
+    SignInRequired,
+    User,
+    WebRoute,
+    settings_of,
+)
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 

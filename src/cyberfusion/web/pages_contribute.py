@@ -125,10 +125,10 @@ async def contribute_preview(request: Request, db: Db, user: User, viewer: Curre
         preview = await run_in_threadpool(_preview, db, viewer, path=path, fmt=fmt, file_name=file_name,
                                           values=values)
     except InvalidInput as exc:
+        errors = {exc.field or "file": exc.problems[0].reason}
         await run_in_threadpool(db.rollback)
-        return await run_in_threadpool(lambda: _form_page(
-            request, db, values=values, fmt=fmt, pasted=pasted, status=422,
-            errors={exc.field or "file": exc.problems[0].reason}))
+        return await run_in_threadpool(lambda: _form_page(request, db, values=values, fmt=fmt, pasted=pasted,
+                                                          status=422, errors=errors))
     preview |= {"upload_id": upload_id, "file_name": file_name}
     return await run_in_threadpool(lambda: _form_page(request, db, values=values, fmt=fmt, preview=preview,
                                                       pasted=pasted, errors={}))

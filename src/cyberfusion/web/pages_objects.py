@@ -70,6 +70,6 @@ def object_page(request: Request, stix_id: str, db: Db, viewer: CurrentViewer, p
     cluster = correlate.related(db, viewer=viewer, purpose=purpose, stix_id=stix_id, depth=2,
                                 max_nodes=GRAPH_NODES, settings=settings)
     return page(request, "object.html", {
-        "data": data, "obj": obj, "rels": rels, "sightings": sightings, "labels": labels, "kinds": kinds, "values": values,
-        "cluster": cluster, "graph": layout(cluster), "stix_id": stix_id, "version": version,
+        "data": data, "obj": obj, "rels": rels, "sightings": sightings, "labels": labels, "kinds": kinds,
+        "values": values, "cluster": cluster, "graph": layout(cluster), "stix_id": stix_id, "version": version,
         "purpose": purpose}, title=obj.get("name") or stix_id)

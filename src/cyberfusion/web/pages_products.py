@@ -19,9 +19,9 @@ from cyberfusion.products.models import REPORT_FORMATS
 from cyberfusion.trends import charts
 from cyberfusion.trends import service as trends
 from cyberfusion.trends.series import DIMENSIONS, INTERVALS, MEASURES
-from cyberfusion.web import nav
+from cyberfusion.web import nav, security
 from cyberfusion.web.pages_home import panel
-from cyberfusion.web.pages_search import _query, parse_day
+from cyberfusion.web.pages_search import parse_day, query_string
 from cyberfusion.web.render import page
 from cyberfusion.web.routing import CurrentViewer, Db, Purpose, WebRoute, WebUser
 
@@ -143,11 +143,13 @@ def trends_page(request: Request, db: Db, viewer: CurrentViewer, purpose: Purpos
         return page(request, "trends.html", {"result": None, "args": dict(request.query_params),
                                              "errors": {exc.field or "by": exc.problems[0].reason},
                                              "choices": _choices()}, status=422, title="Trends")
-    query = _query({k: v for k, v in request.query_params.items()})
-    return page(request, "trends.html", {
+    query = query_string({k: v for k, v in request.query_params.items()})
+    response = page(request, "trends.html", {
         "result": result, "args": dict(request.query_params) | {"region": args["region"] or ""},
         "figure": json.loads(json.dumps(figure(result), default=str)), "png_url": "/trends/chart.png?" + query,
         "choices": _choices(), "purpose": purpose}, title="Trends")
+    response.headers["Content-Security-Policy"] = security.CSP_CHARTS
+    return response
 
 
 def _choices() -> dict[str, Any]:
@@ -176,7 +178,7 @@ def sparkline(values: list[int | None], *, width: int = 120, height: int = 28) -
     return "|".join(" ".join(r) for r in runs if r)
 
 
-@panel(40, "Trends in your region", "panel_trends.html")
+@panel(40, "Trends in your region", "panel_trends.html", lazy=True)
 def trends_panel(db: Session, user: WebUser, request: Request) -> dict[str, Any] | None:
     viewer = user.viewer
     if viewer is None or not viewer.may_receive:

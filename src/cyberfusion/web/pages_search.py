@@ -35,7 +35,7 @@ def parse_day(value: str | None, field: str, *, end: bool = False) -> datetime |
     return start + timedelta(days=1) if end else start
 
 
-def _query(params: dict[str, object]) -> str:
+def query_string(params: dict[str, object]) -> str:
     pairs: list[tuple[str, str]] = []
     for key, value in params.items():
         if isinstance(value, list):
@@ -55,7 +55,9 @@ def search(request: Request, db: Db, viewer: CurrentViewer, purpose: Purpose, q:
         f = web.build_filter(q=q, types=type, categories=category, tlps=tlp, countries=country,
                              source_kinds=source_kind, since=parse_day(since, "since"),
                              until=parse_day(until, "until", end=True))
-        result = web.search(db, viewer=viewer, purpose=purpose, f=f, cursor=cursor or None, limit=PAGE_SIZE)
+        # Facet counts do not change from page to page: counted on the first page only.
+        result = web.search(db, viewer=viewer, purpose=purpose, f=f, cursor=cursor or None, limit=PAGE_SIZE,
+                            with_facets=not cursor)
     except InvalidInput as exc:
         db.rollback()
         return page(request, "search.html", {"form": form, "result": None, "facets": [], "next_url": None,
@@ -67,11 +69,11 @@ def search(request: Request, db: Db, viewer: CurrentViewer, purpose: Purpose, q:
     for name, title in labels.items():
         counts = dict(result.facets.get(name, []))
         options = list(counts) + [v for v in selected[name] if v not in counts]
-        facets.append({"name": name, "title": title, "options": [(v, counts.get(v, 0)) for v in options],
-                       "selected": selected[name]})
+        facets.append({"name": name, "title": title, "selected": selected[name],
+                       "options": [(v, counts.get(v, 0) if result.facets else None) for v in options]})
     next_url = None
     if result.next_cursor:
-        next_url = "/search?" + _query({**form, "purpose": purpose, "cursor": result.next_cursor})
+        next_url = "/search?" + query_string({**form, "purpose": purpose, "cursor": result.next_cursor})
     return page(request, "search.html", {"form": form, "result": result, "facets": facets, "next_url": next_url,
                                          "purpose": purpose, "categories": CATEGORIES, "kinds": ORG_KINDS,
                                          "tlps": TLP_LEVELS, "paged": bool(cursor)}, title="Search")

@@ -27,7 +27,7 @@ from cyberfusion.tasking.rfi.models import OPEN_STATES, PRIORITIES, STATES
 from cyberfusion.tasking.rfi.workflow import TRANSITIONS
 from cyberfusion.web import nav
 from cyberfusion.web.pages_home import panel
-from cyberfusion.web.pages_search import _query
+from cyberfusion.web.pages_search import query_string
 from cyberfusion.web.render import page
 from cyberfusion.web.routing import CurrentViewer, Db, Purpose, WebRoute, WebUser
 
@@ -70,7 +70,7 @@ def rfi_list(request: Request, db: Db, viewer: CurrentViewer, view: str = "board
                             requester="mine" if mine == "requested" else None, states=states,
                             priorities=priority, cursor=cursor or None, limit=100)
     columns = [(s, [r for r in result.items if r["state"] == s]) for s in (states or STATES)]
-    next_url = "/rfis?" + _query({"view": view, "mine": mine, "state": state, "priority": priority,
+    next_url = "/rfis?" + query_string({"view": view, "mine": mine, "state": state, "priority": priority,
                                   "cursor": result.next_cursor}) if result.next_cursor else None
     return page(request, "rfis.html", {"result": result, "columns": columns, "view": view, "mine": mine,
                                        "states": STATES, "priorities": PRIORITIES, "selected_states": state,

@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from cyberfusion.config import Settings
 from cyberfusion.errors import CyberfusionError, Forbidden, InvalidInput, Problem
@@ -204,10 +204,7 @@ async def _submitted_csrf(request: Request) -> str | None:
         return header
     ctype = request.headers.get("content-type", "")
     if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        try:
-            form = await request.form()
-        except Exception:  # noqa: BLE001 - a body we cannot parse carries no valid token either
-            return None
+        form = await request.form()  # a malformed or oversized body raises HTTPException(400)
         value = form.get(security.CSRF_FIELD)
         return value if isinstance(value, str) else None
     return None
@@ -221,7 +218,13 @@ class WebRoute(APIRoute):
             if request.method in UNSAFE:
                 cookies = [request.cookies.get(security.SESSION_COOKIE, ""),
                            request.cookies.get(security.ANON_COOKIE, "")]
-                if not security.csrf_ok(secret_of(request), await _submitted_csrf(request), cookies):
+                try:
+                    submitted = await _submitted_csrf(request)
+                except HTTPException as exc:
+                    response = _form_refused(request, exc)
+                    security.add_headers(request, response)
+                    return response
+                if not security.csrf_ok(secret_of(request), submitted, cookies):
                     response = _csrf_refused(request)
                     security.add_headers(request, response)
                     return response
@@ -245,10 +248,21 @@ class WebRoute(APIRoute):
 
 def _csrf_refused(request: Request) -> Response:
     from cyberfusion.web.render import ENV
-    from starlette.responses import HTMLResponse
     html = ENV.get_template("csrf.html").render(user=None, nav=[], csrf="", path=request.url.path,
                                                  title="Form expired", notice=None, errors={})
     return HTMLResponse(html, status_code=403)
+
+
+def _form_refused(request: Request, exc: HTTPException) -> Response:
+    """A form the server cannot read (e.g. a text field over 1 MB): said plainly, before any work."""
+    from cyberfusion.web.render import ENV
+    detail = (f"The form could not be read ({exc.detail}). Large inputs go in as a file upload, "
+              "not pasted text.")
+    html = ENV.get_template("error.html").render(user=None, nav=[], csrf="", path=request.url.path,
+                                                  title="Form not accepted", notice=None, errors={},
+                                                  status=exc.status_code, heading="Form not accepted",
+                                                  detail=detail, problems=[])
+    return HTMLResponse(html, status_code=exc.status_code)
 
 
 def _cookies(request: Request, response: Response) -> None:

@@ -23,6 +23,9 @@ CSRF_HEADER = "x-csrf-token"
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+# The interactive chart page only: plotly.js writes its own stylesheet and style attributes at run
+# time. Scripts stay 'self' only; every value on the page is escaped as everywhere else.
+CSP_CHARTS = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
 def new_token() -> str:

@@ -14,6 +14,17 @@
     });
   });
 
+  // Slow dashboard panels arrive after the page (without scripts they are a link to their own page).
+  document.querySelectorAll("[data-fragment]").forEach(function (box) {
+    var body = box.querySelector(".fragment-body");
+    if (!body || !window.fetch) { return; }
+    body.textContent = "Loading…";
+    window.fetch(box.getAttribute("data-fragment"), {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
+      .then(function (html) { body.innerHTML = html; box.removeAttribute("aria-busy"); })
+      .catch(function () { body.textContent = "Could not load this panel; reload the page to try again."; });
+  });
+
   // Forms marked data-progress upload with a progress bar (large contributions).
   document.querySelectorAll("form[data-progress]").forEach(function (form) {
     form.addEventListener("submit", function (ev) {

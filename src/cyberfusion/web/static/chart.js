@@ -6,7 +6,5 @@
   if (!block || !target || !window.Plotly) { return; }
   var fig = JSON.parse(block.textContent);
   target.hidden = false;
-  var png = document.getElementById("chart-png");
-  if (png) { png.hidden = true; }
   window.Plotly.newPlot(target, fig.data, fig.layout, {responsive: true, displaylogo: false});
 })();
