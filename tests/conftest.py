@@ -14,11 +14,20 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cyberfusion.db import make_engine, make_sessionmaker, transaction, upgrade, utcnow
 from cyberfusion.partners.models import Member
+
+# Property tests: a bounded "ci" profile by default; HYPOTHESIS_PROFILE=long searches much harder.
+hypothesis_settings.register_profile("ci", max_examples=100, deadline=timedelta(seconds=5), database=None,
+                                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+hypothesis_settings.register_profile("long", max_examples=5000, deadline=timedelta(seconds=10),
+                                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 PG_URL = os.environ.get("CFC_TEST_DATABASE_URL")
@@ -88,6 +97,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     from cyberfusion.config import get_settings
     monkeypatch.setenv("CFC_DATA_DIR", os.environ.get("CFC_DATA_DIR", str(tmp_path / "data")))
+    # Tests run queued jobs themselves (tests/jobs/test_inprocess.py turns the server's worker on).
+    monkeypatch.setenv("CFC_INPROCESS_WORKER", "false")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

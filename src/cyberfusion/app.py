@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,13 +34,33 @@ ROUTERS = [
 ]
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Background jobs in this process when configured (the SQLite default: see jobs/inprocess.py)."""
+    settings: Settings = app.state.settings
+    in_process = settings.inprocess_worker
+    if in_process is None:
+        in_process = app.state.engine.dialect.name == "sqlite"
+    worker = None
+    if in_process:
+        from cyberfusion.jobs.inprocess import InProcessWorker
+        worker = InProcessWorker(app.state.sessionmaker)
+        worker.start()
+    app.state.worker = worker
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                check_schema: bool = True) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(settings.effective_database_url)
     if check_schema:
         require_current_schema(engine)
-    app = FastAPI(title="cyberfusion", version=__version__,
+    app = FastAPI(title="cyberfusion", version=__version__, lifespan=_lifespan,
                   description="Cyber fusion centre: shared intelligence under enforced handling rules.")
     app.state.settings = settings
     app.state.engine = engine

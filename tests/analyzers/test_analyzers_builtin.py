@@ -163,14 +163,15 @@ def test_wallet_eth_gives_the_eip55_form_and_rejects_a_bad_checksum():
     ("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
     ("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
 ])
-def test_hash_of_the_empty_file_is_known(kind, digest):
+def test_hash_of_the_empty_file_is_known_without_any_list(kind, digest):
     r = run(HashReputation, kind, digest)
-    assert (r.data, r.confidence) == ({"verdict": "known-empty", "list": "empty file (built-in)"}, 100)
+    assert (r.data, r.confidence) == ({"verdict": "known-empty", "lists": []}, 100)
 
 
-def test_other_hash_is_unknown():
-    r = run(HashReputation, "md5", "44d88612fea8a8f36de82e1278abb02f")  # EICAR: a test file, not benign
-    assert (r.data["verdict"], r.confidence) == ("unknown", 50)
+def test_other_hash_without_lists_is_unknown():
+    r = run(HashReputation, "md5", "44d88612fea8a8f36de82e1278abb02f")  # EICAR, but no list is loaded here
+    assert (r.data, r.confidence) == ({"verdict": "unknown", "lists": []}, 50)
+    # With the warning lists, see test_analyzers_service.py::test_hash_analyzer_reads_the_warninglists
 
 
 # --- CVE links (store given by the service) -----------------------------------------------------------

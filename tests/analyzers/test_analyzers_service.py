@@ -262,8 +262,9 @@ def test_analyze_contribution_runs_configured_analyzers_within_budget(world, tmp
         service.configure(s, name="test-egress", auto_kinds=["domain-name"])
     objs = [indicator("ipv4-addr", f"198.51.100.{i}") for i in (1, 2, 3)] + [indicator("domain-name", "evil.example.com")]
     cid = contribute(world, tmp_path, "bank", objs, HandlingSpec(tlp="amber+strict")).contribution_id
-    with session_of(world) as s:
+    with session_of(world) as s:  # the import queued them; asking again adds no queued run
         out = service.analyze_contribution(s, cid)
+        s.rollback()
     assert (out["queued"], out["over_budget"]) == (2, {"test-count": 1})
     with session_of(world) as s:
         runs = s.scalars(select(AnalyzerRun).order_by(AnalyzerRun.id)).all()
@@ -354,3 +355,78 @@ def test_a_result_that_cannot_be_stored_fails_alone_and_is_not_cached(world, tmp
         "test-broken": "failed", "test-slow": "failed", "test-bad-objects": "failed"}
     assert before == 0
     assert sorted(cached) == ["geoip", "test-count", "test-egress", "test-limited"]  # not the failed ones
+
+
+# --- automatic runs on ingest, as jobs ---------------------------------------------------------------
+
+def test_import_queues_configured_runs_as_a_job_that_the_worker_runs(world, tmp_path):
+    from cyberfusion.jobs.models import Job
+    from cyberfusion.jobs.service import work
+
+    with session_of(world) as s:
+        service.configure(s, name="test-count", auto_kinds=["ipv4-addr"], budget=2)
+    objs = [indicator("ipv4-addr", f"198.51.100.{i}") for i in (1, 2, 3)]
+    cid = contribute(world, tmp_path, "bank", objs, HandlingSpec(tlp="amber")).contribution_id
+    with session_of(world) as s:  # the import itself queued the runs and one job for them
+        runs = s.scalars(select(AnalyzerRun).order_by(AnalyzerRun.id)).all()
+        assert [(r.value, r.status, r.trigger, r.contribution_id) for r in runs] == [
+            ("198.51.100.1", "queued", "ingest", cid), ("198.51.100.2", "queued", "ingest", cid)]
+        jobs = s.scalars(select(Job)).all()
+        assert [(j.kind, j.status, j.payload) for j in jobs] == [("analyzers.run", "queued",
+                                                                  {"ids": [r.id for r in runs]})]
+    assert Counting.calls == 0
+    assert work(world.factory, once=True, idle_sleep=0) == 1
+    with session_of(world) as s:
+        assert [r.status for r in s.scalars(select(AnalyzerRun).order_by(AnalyzerRun.id))] == ["done", "done"]
+        job = s.scalars(select(Job)).one()
+        assert (job.status, job.result["done"]) == ("done", 2)
+        results = s.scalars(select(Contribution).where(Contribution.source_format == "analyzer")).all()
+        assert len(results) == 2 and all(c.organisation_id == world.orgs["bank"] for c in results)
+        # the results' own import queued nothing more
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+    assert Counting.calls == 2
+    assert [d["trigger"] for d in audit_runs(world)] == ["ingest", "ingest"]
+
+
+def test_runs_deferred_by_a_rate_limit_get_a_later_job(world, tmp_path):
+    from cyberfusion.jobs.models import Job
+    from cyberfusion.jobs.service import work
+
+    with session_of(world) as s:
+        service.configure(s, name="test-limited", auto_kinds=["ipv4-addr"])
+    contribute(world, tmp_path, "bank", [indicator("ipv4-addr", "198.51.100.7"), indicator("ipv4-addr", "198.51.100.8")],
+               HandlingSpec(tlp="amber"))
+    assert work(world.factory, once=True, idle_sleep=0) == 1
+    with session_of(world) as s:
+        runs = s.scalars(select(AnalyzerRun).order_by(AnalyzerRun.id)).all()
+        assert [r.status for r in runs] == ["done", "queued"]
+        assert runs[1].error == "deferred: rate limit of 1 calls per 3600 s reached"
+        later = s.scalars(select(Job).where(Job.status == "queued")).one()
+        assert later.payload == {"ids": [runs[1].id]} and later.run_after > utcnow() + timedelta(seconds=20)
+
+
+def test_hash_analyzer_reads_the_warninglists(world, tmp_path):
+    from conftest import CONFORMANCE
+
+    from cyberfusion.fusion import warninglists
+
+    eicar_md5 = "44d88612fea8a8f36de82e1278abb02f"
+    with session_of(world) as s:
+        warninglists.import_paths(s, [CONFORMANCE / "misp" / "warninglists" / "eicar.com",
+                                      CONFORMANCE / "misp" / "warninglists" / "empty-hashes"])
+    contribute(world, tmp_path, "bank", [indicator("md5", eicar_md5), indicator("md5", "d41d8cd98f00b204e9800998ecf8427e"),
+                                         indicator("md5", "0123456789abcdef0123456789abcdef")],
+               HandlingSpec(tlp="green"))
+    out = {v: analyze(world, "le_gb", v, "hash-known")[0]
+           for v in (eicar_md5, "d41d8cd98f00b204e9800998ecf8427e", "0123456789abcdef0123456789abcdef")}
+    assert {v: (r["status"], r["confidence"]) for v, r in out.items()} == {
+        eicar_md5: ("done", 90), "d41d8cd98f00b204e9800998ecf8427e": ("done", 100),
+        "0123456789abcdef0123456789abcdef": ("done", 50)}
+    eicar_list = "List of hashes for EICAR test virus"
+    assert out[eicar_md5]["summary"] == f"md5 {eicar_md5}: known, listed in {eicar_list}"
+    assert out["d41d8cd98f00b204e9800998ecf8427e"]["summary"].endswith("the empty file (zero bytes) — not a sample")
+    with session_of(world) as s:
+        verdicts = {(n := json.loads(r.data))["x_cfc_analysis"]["verdict"]: n["x_cfc_analysis"]["lists"]
+                    for r in s.scalars(select(StixObject).where(StixObject.type == "note"))}
+    assert verdicts == {"known-benign": [eicar_list], "known-empty": ["List of known hashes for empty files"],
+                        "unknown": []}

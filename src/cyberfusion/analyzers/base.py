@@ -35,6 +35,8 @@ class StoreView(Protocol):
 
     def linked(self, cve: str) -> list[dict[str, Any]]: ...
 
+    def warninglists(self, kind: str, value: str) -> list[str]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Observable:

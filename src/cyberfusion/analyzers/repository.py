@@ -101,6 +101,13 @@ def claim_queued(session: Session, *, limit: int, ids: Sequence[int] | None = No
     return list(session.scalars(q))
 
 
+def queued_among(session: Session, *, ids: Sequence[int]) -> list[int]:
+    """Those of these runs still waiting in the queue (e.g. deferred by a rate limit)."""
+    return list(session.scalars(select(AnalyzerRun.id).where(AnalyzerRun.id.in_(list(ids)),
+                                                              AnalyzerRun.status == "queued")
+                                .order_by(AnalyzerRun.id)))
+
+
 def calls_since(session: Session, *, analyzer: str, since: datetime) -> int:
     return session.scalar(select(func.count()).select_from(AnalyzerRun).where(
         AnalyzerRun.analyzer == analyzer, AnalyzerRun.called_at >= since)) or 0

@@ -1,4 +1,4 @@
-"""From an AnalyzerResult to stored intelligence, and the store as the CVE analyzer sees it.
+"""From an AnalyzerResult to stored intelligence, and the store as store-reading analyzers see it.
 
 Results are stored as a contribution *of the input's owner*, with the input's handling row,
 crime category, review date and expiry: the audience of a result is exactly the audience of
@@ -127,8 +127,9 @@ def store(session: Session, *, analyzer: type[Analyzer], kind: str, value: str, 
 
 
 class StoreLinks:
-    """The store as the CVE analyzer may see it: read as the requester through the policy filter,
-    and narrowed to what every reader of the stored result may read as well."""
+    """The store as store-reading analyzers (CVE links, hash warning lists) may see it: objects
+    read as the requester through the policy filter, narrowed to what every reader of the
+    stored result may read as well; warning lists are public reference data."""
 
     def __init__(self, session: Session, *, viewer: Viewer, purpose: str, result_owner: int,
                  result_handling: Handling, result_category: str | None, input_id: str | None = None,
@@ -145,6 +146,12 @@ class StoreLinks:
         return (h.tlp == CLEAR and not h.recipients and not h.allowed_countries and not h.denied_countries
                 and not h.allowed_kinds and not h.le_only and contribution.category is None
                 and h.purposes & self.handling.purposes == self.handling.purposes)
+
+    def warninglists(self, kind: str, value: str) -> list[str]:
+        """Names of the enabled MISP warning lists holding this value (public reference data)."""
+        from cyberfusion.fusion.warninglists import matcher  # fusion imports the ingest path too
+
+        return matcher(self.session).match(kind, value)
 
     def linked(self, cve: str) -> list[dict[str, Any]]:
         s, v, p = self.session, self.viewer, self.purpose

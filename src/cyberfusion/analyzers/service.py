@@ -2,10 +2,11 @@
 listing runs, configuration.
 
 A run is a record (queued → running → done | failed; refused when a gate says no) that
-``runs.run_pending`` executes in-process. The CLI and the API call it right after queueing;
-automatic runs on ingest (``analyze_contribution``) only queue unless asked to execute.
-A job queue can call ``run_pending`` later without any change here: it claims queued
-rows (FOR UPDATE SKIP LOCKED on PostgreSQL), and every step flushes, never commits.
+``runs.run_pending`` executes. The CLI and the API run it right after queueing unless asked
+not to wait; automatic runs on ingest (``analyze_contribution``, called by
+``ingest.pipeline.import_file``) are queued together with an ``analyzers.run`` job in the
+same transaction, so ``cfc worker`` (or the server's in-process worker) runs them. Claims
+are FOR UPDATE SKIP LOCKED on PostgreSQL, and every step flushes, never commits.
 
 Gates, in order, at queueing and again at execution (handling and access may change):
   1. the requester reads the input through the policy filter for the stated purpose;
@@ -201,9 +202,24 @@ def _finish_request(session: Session, *, viewer: Viewer, purpose: str, runs: lis
                     execute: bool) -> list[dict[str, Any]]:
     audit.record(session, action="analyzer.request", viewer=viewer, purpose=purpose,
                  object_ids=sorted({r.stix_id for r in runs}), detail={"runs": [r.id for r in runs]})
-    if execute:
-        run_pending(session, ids=[r.id for r in runs if r.status == "queued"])
+    _dispatch(session, [r.id for r in runs if r.status == "queued"], execute=execute)
     return [run_view(r, viewer) for r in runs]
+
+
+JOB_KIND = "analyzers.run"
+
+
+def _dispatch(session: Session, queued: list[int], *, execute: bool) -> None:
+    """Run these queued runs now, or hand them to the job queue (same transaction)."""
+    if not queued:
+        return
+    if execute:
+        run_pending(session, ids=queued)
+        return
+    from cyberfusion.jobs import handlers  # noqa: F401 - registers the job kinds
+    from cyberfusion.jobs.service import enqueue
+
+    enqueue(session, kind=JOB_KIND, payload={"ids": queued})
 
 
 def analyze_value(session: Session, *, viewer: Viewer, purpose: str, value: str, analyzer: str | None = None,
@@ -267,8 +283,8 @@ def analyze_contribution(session: Session, contribution_id: str, *, viewer: View
                          purpose: str = AUTO_PURPOSE, execute: bool = False) -> dict[str, Any]:
     """Queue the configured automatic runs for a new contribution (per kind, within each budget).
 
-    Call it after ``import_file`` in the same transaction; with ``execute`` the runs happen now.
-    Results of analyzers are not analysed again.
+    ``import_file`` calls it in the import's transaction; the runs happen in an ``analyzers.run``
+    job, or now with ``execute``. Results of analyzers are not analysed again.
     """
     contribution = _contribution(session, contribution_id)
     if contribution.source_format == results.SOURCE_FORMAT:
@@ -295,8 +311,7 @@ def analyze_contribution(session: Session, contribution_id: str, *, viewer: View
             runs.append(_queue(session, cls=cls, inp=inp, requester=requester, purpose=purpose, trigger="ingest",
                                now=now))
     queued = [r.id for r in runs if r.status == "queued"]
-    if execute and queued:
-        run_pending(session, ids=queued)
+    _dispatch(session, queued, execute=execute)
     return {"queued": len(queued), "run_ids": [r.id for r in runs], "over_budget": over}
 
 

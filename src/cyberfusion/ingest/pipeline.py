@@ -29,6 +29,7 @@ from cyberfusion.intel import repository
 from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts
+from cyberfusion.products import country_index
 from cyberfusion.sharing.handling import HandlingSpec, handling_row
 from cyberfusion.sharing.markings import TLP_LEVELS, tlp_from_markings
 from cyberfusion.sharing.viewer import Viewer
@@ -250,9 +251,14 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
     contribution.object_count = importer.result.objects
     session.flush()
     correlate.after_import(session, contribution=contribution, viewer=viewer, now=now)
+    country_index.after_import(session, contribution=contribution, viewer=viewer, now=now)
     audit.record(session, action="contribution.create", viewer=viewer,
                  object_ids=[contribution.id],
                  detail={"file": file_name, "format": fmt, "digest": digest, "objects": importer.result.objects,
                          "skipped_versions": importer.result.skipped_versions,
                          "observables": importer.result.observables, "tlp": spec.tlp})
+    # Automatic analyzer runs, queued as a job in this transaction. Imported here because the
+    # analyzers store their results through this module.
+    from cyberfusion.analyzers.service import analyze_contribution
+    analyze_contribution(session, contribution.id, viewer=viewer)
     return importer.result

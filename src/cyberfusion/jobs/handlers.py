@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from cyberfusion.config import get_settings
+from cyberfusion.fusion import alerts  # noqa: F401 - registers fusion.alerts.deliver and fusion.alerts.send
 from cyberfusion.intel import retention
-from cyberfusion.jobs.service import handler
+from cyberfusion.jobs.service import enqueue, handler
 
 
 @handler("retention.run")
 def run_retention(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
     report = retention.run(session, grace_days=int(payload.get("grace_days", get_settings().retention_grace_days)))
     return {k: v for k, v in report.as_dict().items() if k != "contributions"}
+
+
+@handler("analyzers.run")
+def run_analyzers(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """Queued analyzer runs (these ids, or any); runs deferred by a rate limit get a later job."""
+    # Imported here: the analyzers import the ingest path, which queues this job.
+    from cyberfusion.analyzers import repository as analyzer_runs
+    from cyberfusion.analyzers.runs import run_pending
+
+    ids = [int(i) for i in payload["ids"]] if payload.get("ids") is not None else None
+    report = run_pending(session, ids=ids, limit=len(ids) if ids is not None else 100)
+    if report.deferred:
+        waiting = analyzer_runs.queued_among(session, ids=report.run_ids)
+        enqueue(session, kind="analyzers.run", payload={"ids": waiting}, delay=timedelta(seconds=30))
+    return report.as_dict()

@@ -1,9 +1,9 @@
-"""File hash → known-empty or known-benign, from warning lists.
+"""File hash → known-empty or known-benign, from the MISP warning lists loaded in the store.
 
-The fusion warning lists (``cyberfusion.fusion.warninglists``) were not in the tree when
-this analyzer was written, so it ships the one list every platform needs: the digests of
-the empty file, computed here rather than copied. A hash found in no list is reported as
-unknown — which says nothing about it being malicious.
+The lists are the fusion centre's (``cfc warninglist import``, e.g. MISP's ``empty-hashes``
+and ``eicar.com``); the digests of the empty file are also known here without any list, since
+every platform needs them and they are computed, not copied. A hash found in no list is
+reported as unknown — which says nothing about it being malicious.
 """
 
 from __future__ import annotations
@@ -12,20 +12,24 @@ import hashlib
 
 from cyberfusion.analyzers.base import Analyzer, AnalyzerResult, Observable
 
-LIST_NAME = "empty file (built-in)"
 EMPTY_FILE = {hashlib.new(kind, b"").hexdigest(): kind for kind in ("md5", "sha1", "sha256", "sha512")}
 
 
 class HashReputation(Analyzer):
     name = "hash-known"
-    version = "1.0"
-    description = "file hash → known-empty / known-benign via warning lists (offline)"
+    version = "1.1"
+    description = "file hash → known-empty / known-benign via the warning lists (offline)"
     accepts = frozenset({"md5", "sha1", "sha256", "sha512"})
+    reads_store = True  # the warning lists live in the store
 
     def run(self, observable: Observable) -> AnalyzerResult:
-        if EMPTY_FILE.get(observable.value) == observable.kind:
-            return AnalyzerResult(
-                summary=f"{observable.kind} {observable.value}: the empty file (zero bytes) — not a sample",
-                confidence=100, data={"verdict": "known-empty", "list": LIST_NAME})
-        return AnalyzerResult(summary=f"{observable.kind} {observable.value}: in no warning list",
-                              confidence=50, data={"verdict": "unknown", "list": None})
+        kind, value = observable.kind, observable.value
+        lists = observable.store.warninglists(kind, value) if observable.store is not None else []
+        if EMPTY_FILE.get(value) == kind:
+            return AnalyzerResult(summary=f"{kind} {value}: the empty file (zero bytes) — not a sample",
+                                  confidence=100, data={"verdict": "known-empty", "lists": lists})
+        if lists:
+            return AnalyzerResult(summary=f"{kind} {value}: known, listed in {'; '.join(lists)}", confidence=90,
+                                  data={"verdict": "known-benign", "lists": lists})
+        return AnalyzerResult(summary=f"{kind} {value}: in no warning list", confidence=50,
+                              data={"verdict": "unknown", "lists": []})
