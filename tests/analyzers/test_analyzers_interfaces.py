@@ -84,6 +84,26 @@ def test_api_analyze_object_and_runs(world, client, tmp_path):
     assert r.status_code == 404
 
 
+def test_api_analyze_without_waiting_queues_a_job(world, client, tmp_path):
+    from cyberfusion.jobs.models import Job
+    from cyberfusion.jobs.service import work
+
+    _, ind = add_ip(world, tmp_path, "bank", "1.1.1.1", HandlingSpec(tlp="amber"))
+    h = {"Authorization": f"Bearer {world.token('ncb_fr')}"}
+    r = client.post(f"/api/v1/objects/{ind}/analyze", params={"purpose": "investigation", "wait": "false"},
+                    headers=h)
+    assert r.status_code == 200, r.text
+    [run] = r.json()["runs"]
+    assert (run["analyzer"], run["status"], run["summary"]) == ("geoip", "queued", None)
+    with world.factory() as s:
+        assert [(j.kind, j.payload) for j in s.query(Job)] == [("analyzers.run", {"ids": [run["id"]]})]
+    assert work(world.factory, once=True, idle_sleep=0) == 1
+    r = client.get(f"/api/v1/analyzer-runs/{run['id']}", params={"purpose": "investigation"}, headers=h)
+    assert (r.json()["status"], r.json()["summary"]) == (
+        "done", "1.1.1.1: AU (Australia), AS CLOUDFLARENET (1.1.1.0/24); GeoLite2 2024-06-18")
+    assert r.json()["duration_ms"] >= 0
+
+
 def test_api_configuration_is_for_platform_admins(world, client):
     body = {"auto_kinds": ["domain-name"], "budget": 10}
     r = client.put("/api/v1/analyzers/domain-parts", json=body,

@@ -20,10 +20,13 @@ Purpose = Annotated[str, Query(description="Why you read: investigation, victim_
 
 @router.post("/objects/{stix_id}/analyze")
 def analyze_object(stix_id: str, session: SessionDep, viewer: CurrentViewer, purpose: Purpose,
-                   analyzer: str | None = None) -> dict[str, Any]:
-    """Run the analyzers that accept this object's observables (or one, by name) now."""
+                   analyzer: str | None = None,
+                   wait: bool = Query(True, description="false: queue the runs as a background job and "
+                                                        "answer at once; follow them at /analyzer-runs")
+                   ) -> dict[str, Any]:
+    """Run the analyzers that accept this object's observables (or one, by name)."""
     return {"runs": service.analyze_object(session, viewer=viewer, purpose=purpose, stix_id=stix_id,
-                                           analyzer=analyzer)}
+                                           analyzer=analyzer, execute=wait)}
 
 
 @router.get("/analyzers")
