@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import requests
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from cyberfusion.db import transaction
 from cyberfusion.taxii import collections as cols
@@ -111,7 +111,14 @@ def test_ingest_clock_follows_commit_order_even_if_the_clock_goes_back(world, tm
     from cyberfusion.sharing.handling import HandlingSpec
     future = datetime.now(UTC) + timedelta(days=1)
     contribute(world, tmp_path, "vendor", _objects(4, 2), HandlingSpec(tlp="green"), now=future)
+    from cyberfusion.intel import repository as intel_repo
+    from cyberfusion.intel.models import StixObject
     with transaction(world.factory) as s:
-        repository.lock_ingest(s)
-        stamped = repository.ingest_clock(s, datetime.now(UTC))
+        intel_repo.lock_ingest(s)
+        stamped = intel_repo.ingest_clock(s, datetime.now(UTC))
     assert stamped == future + timedelta(microseconds=1)
+    # Every import takes the clock, not only TAXII's: a plain import after it sorts after it.
+    later = contribute(world, tmp_path, "vendor", _objects(2, 2), HandlingSpec(tlp="green"))
+    with transaction(world.factory) as s:
+        added = set(s.scalars(select(StixObject.date_added).where(StixObject.contribution_id == later.contribution_id)))
+    assert added == {future + timedelta(microseconds=1)}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,6 @@ from cyberfusion.intel import repository
 from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts
-from cyberfusion.products import country_index
 from cyberfusion.sharing.handling import HandlingSpec, handling_row
 from cyberfusion.sharing.markings import TLP_LEVELS, tlp_from_markings
 from cyberfusion.sharing.viewer import Viewer
@@ -228,9 +227,11 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
         return ImportResult(None, False, objects=count, problems=problems, dry_run=True)
 
     digest = file_digest(path)
+    repository.lock_ingest(session)  # one import at a time until commit: exact "same file" check,
     existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest)
     if existing is not None:
         return ImportResult(existing.id, False, objects=existing.object_count)
+    added = repository.ingest_clock(session, now)  # and date_added in commit order (added_after pollers)
 
     contribution = Contribution(
         id=str(uuid.uuid4()), organisation_id=viewer.org_id, member_id=viewer.member_id,
@@ -239,7 +240,7 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
         handling_id=handling_row(session, spec).id,
         review_at=spec.review_at or now + timedelta(days=365 * 5), expires_at=spec.expires_at)
     repository.add(session, contribution)
-    importer = Importer(session, viewer=viewer, contribution=contribution, spec=spec, now=now)
+    importer = Importer(session, viewer=viewer, contribution=contribution, spec=spec, now=added)
     for count, item in enumerate(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping,
                                        default_time=now), 1):
         importer.add(item)
@@ -251,7 +252,6 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
     contribution.object_count = importer.result.objects
     session.flush()
     correlate.after_import(session, contribution=contribution, viewer=viewer, now=now)
-    country_index.after_import(session, contribution=contribution, viewer=viewer, now=now)
     audit.record(session, action="contribution.create", viewer=viewer,
                  object_ids=[contribution.id],
                  detail={"file": file_name, "format": fmt, "digest": digest, "objects": importer.result.objects,

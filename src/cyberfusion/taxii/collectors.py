@@ -237,8 +237,7 @@ def _import(session: Session, row: Collector, *, fmt: str, payload: bytes, file_
     with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".json") as tmp:
         tmp.write(payload)
         tmp.flush()
-        repository.lock_ingest(session)
-        now = repository.ingest_clock(session, utcnow())
+        now = utcnow()  # import_file takes the ingest lock and clock (date_added)
         result = import_file(session, viewer=viewer, path=Path(tmp.name), fmt=fmt,
                              spec=cols.handling_from_json(row.handling), file_name=file_name[:500],
                              source_format="collector", now=now)

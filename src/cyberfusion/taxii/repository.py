@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (BindParameter, Integer, Text, TypeDecorator, and_, bindparam, delete, exists, func, or_,
-                        select, text, true, type_coerce, update)
+from sqlalchemy import (BindParameter, Integer, Text, TypeDecorator, and_, bindparam, delete, exists, or_, select,
+                        true, type_coerce, update)
 from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.db import UTCDateTime, utcnow
@@ -29,8 +29,6 @@ from cyberfusion.sharing.viewer import Viewer
 from cyberfusion.taxii.collections import Membership
 from cyberfusion.taxii.models import Collector, CollectorItem, TaxiiCollection, TaxiiStatus
 
-_INGEST_LOCK = 7304200  # pg_advisory_xact_lock key of TAXII/collector ingest
-_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,29 +278,6 @@ def delete_versions(session: Session, *, org_id: int, stix_id: str, pks: Sequenc
                                                      Observable.contribution_id == cid,
                                                      Observable.organisation_id == org_id))
     return n
-
-
-# --- ingest ordering -----------------------------------------------------------------------------
-
-def lock_ingest(session: Session) -> None:
-    """Serialise TAXII and collector ingests until commit (the first write of the transaction).
-
-    With ``ingest_clock`` this makes date_added follow commit order, so a client paging or
-    polling with added_after never skips rows committed after it read past their time.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_advisory_xact_lock({_INGEST_LOCK})"))
-    else:
-        # SQLite's single writer lock, taken now instead of at the first insert.
-        session.execute(update(TaxiiStatus).where(TaxiiStatus.id == "").values(status="lock"))
-
-
-def ingest_clock(session: Session, now: datetime) -> datetime:
-    """A date_added later than every stored one (clocks of several servers may disagree)."""
-    latest = session.scalar(select(func.max(StixObject.date_added)))
-    if latest is not None and latest >= now:
-        return latest + _ONE_MICROSECOND
-    return now
 
 
 # --- status resources ----------------------------------------------------------------------------
