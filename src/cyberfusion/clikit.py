@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cyberfusion.config import get_settings
-from cyberfusion.db import make_engine, make_sessionmaker, require_current_schema, transaction
+from cyberfusion.db import database_error, make_engine, make_sessionmaker, require_current_schema, transaction
 from cyberfusion.errors import CyberfusionError
 
 console = Console()
@@ -80,6 +81,11 @@ def handled(fn: F) -> F:
             return fn(*args, **kwargs)
         except CyberfusionError as exc:
             fail(exc, fmt)
+        except DBAPIError as exc:  # the database is down, full or read-only: say so, no traceback
+            err = database_error(exc)
+            if err is None:
+                raise
+            fail(err, fmt)
 
     return wrapper  # type: ignore[return-value]
 

@@ -9,13 +9,32 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from cyberfusion.errors import ConfigurationError, Unavailable
+from cyberfusion.errors import ConfigurationError, CyberfusionError, StorageFull, Unavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# SQLSTATEs (PostgreSQL) and messages (SQLite) of a store that cannot take writes or answer at all.
+_FULL = ("53100", "53200", "54000", "database or disk is full", "no space left on device", "could not extend file")
+_READ_ONLY = ("25006", "readonly database", "read-only transaction")
+
+
+def database_error(exc: DBAPIError) -> CyberfusionError | None:
+    """The error a person can act on for a database failure; None when it is a bug (a constraint
+    violation, a bad statement), which callers report as an unexpected error."""
+    code = getattr(exc.orig, "sqlstate", None) or ""
+    text_ = str(exc.orig).lower()
+    if code in _FULL or any(m in text_ for m in _FULL[3:]):
+        return StorageFull("the database is out of space (disk full or size limit reached); nothing of this "
+                           "request was written — free space or raise the limit, then retry")
+    if code in _READ_ONLY or any(m in text_ for m in _READ_ONLY[1:]):
+        return Unavailable("the database is read-only; nothing of this request was written", retry_after=60)
+    if isinstance(exc, OperationalError) or code.startswith("08") or code.startswith("57P"):
+        return Unavailable("the database is unavailable; retry shortly")
+    return None
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -58,7 +77,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not path.startswith("file:"):  # file: URIs name existing files
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

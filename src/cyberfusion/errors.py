@@ -115,6 +115,22 @@ class Unavailable(CyberfusionError):
         self.retry_after = retry_after
 
 
+class TooManyRequests(CyberfusionError):
+    status = 429
+    title = "Too many requests"
+    slug = "too-many-requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class StorageFull(CyberfusionError):
+    status = 507
+    title = "Insufficient storage"
+    slug = "storage-full"
+
+
 class ConfigurationError(CyberfusionError):
     title = "Invalid configuration"
     slug = "configuration"
@@ -123,5 +139,6 @@ class ConfigurationError(CyberfusionError):
 
 __all__ = [
     "CyberfusionError", "InvalidInput", "Problem", "Unauthenticated", "Forbidden",
-    "NotFound", "Conflict", "Unavailable", "ConfigurationError",
+    "NotFound", "Conflict", "Unavailable", "TooManyRequests", "StorageFull",
+    "ConfigurationError",
 ]

@@ -7,10 +7,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cyberfusion.errors import CyberfusionError, InvalidInput, Problem, Unauthenticated, Unavailable
+from cyberfusion.db import database_error
+from cyberfusion.errors import (CyberfusionError, InvalidInput, Problem, TooManyRequests, Unauthenticated,
+                               Unavailable)
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("cyberfusion.api")
@@ -22,7 +24,7 @@ def problem_response(request: Request, exc: CyberfusionError) -> JSONResponse:
     headers = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="cyberfusion"'
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, (Unavailable, TooManyRequests)):
         headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(body, status_code=exc.status, media_type=MEDIA_TYPE, headers=headers)
 
@@ -49,10 +51,15 @@ def install(app: FastAPI) -> None:
         err.status, err.title, err.slug = exc.status_code, str(exc.detail), f"http-{exc.status_code}"
         return problem_response(request, err)
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", exc.orig)
-        return problem_response(request, Unavailable("the database is unavailable; retry shortly"))
+    @app.exception_handler(DBAPIError)
+    async def _db_failure(request: Request, exc: DBAPIError) -> JSONResponse:
+        err = database_error(exc)
+        if err is None:
+            log.exception("unexpected database error on %s", request.url.path)
+            err = CyberfusionError("an unexpected error occurred; it was logged")
+        else:
+            log.warning("database: %s", str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__)
+        return problem_response(request, err)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
