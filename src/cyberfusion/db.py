@@ -13,12 +13,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from cyberfusion.errors import ConfigurationError, CyberfusionError, StorageFull, Unavailable
+from cyberfusion.errors import ConfigurationError, CyberfusionError, InvalidInput, StorageFull, Unavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # SQLSTATEs (PostgreSQL) and messages (SQLite) of a store that cannot take writes or answer at all.
 _FULL = ("53100", "53200", "54000", "database or disk is full", "no space left on device", "could not extend file")
+_OUT_OF_RANGE = ("22003",)  # numeric value out of range (PostgreSQL; SQLite raises OverflowError)
 _READ_ONLY = ("25006", "readonly database", "read-only transaction")
 
 
@@ -32,6 +33,9 @@ def database_error(exc: DBAPIError) -> CyberfusionError | None:
                            "request was written — free space or raise the limit, then retry")
     if code in _READ_ONLY or any(m in text_ for m in _READ_ONLY[1:]):
         return Unavailable("the database is read-only; nothing of this request was written", retry_after=60)
+    if code in _OUT_OF_RANGE:
+        return InvalidInput("a value in the request is out of range for the database (e.g. an id that "
+                            "large cannot exist)")
     if isinstance(exc, OperationalError) or code.startswith("08") or code.startswith("57P"):
         return Unavailable("the database is unavailable; retry shortly")
     return None

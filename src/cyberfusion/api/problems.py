@@ -61,6 +61,12 @@ def install(app: FastAPI) -> None:
             log.warning("database: %s", str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__)
         return problem_response(request, err)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # sqlite3 cannot bind an int beyond 64 bits: such an id or number cannot exist in the store.
+        return problem_response(request, InvalidInput("a value in the request is out of range for the database "
+                                                      "(e.g. an id that large cannot exist)"))
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
