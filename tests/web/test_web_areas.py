@@ -230,3 +230,90 @@ def test_ai_review_queue_accept_creates_intelligence(web, factory):
 def _contributions(factory) -> int:
     with transaction(factory) as s:
         return s.scalar(select(func.count()).select_from(Contribution))
+
+
+def test_group_documents_meetings_and_members(web, world):
+    analyst, csrf = browser_for(web, "analyst")
+    r = post(analyst, "/groups", csrf, {"name": "Botnet working group", "kind": "expert_group"})
+    gid = int(re.search(r"/groups/(\d+)", r.headers["location"]).group(1))
+    bad = post(analyst, f"/groups/{gid}/members", csrf, {"member": "nobody@example.org"})
+    assert bad.status_code == 422 and 'aria-describedby="err-member"' in bad.text
+    assert post(analyst, f"/groups/{gid}/members", csrf, {"member": "ncb_fr@example.org"}).status_code == 303
+    r = analyst.post(f"/groups/{gid}/documents", data={"csrf_token": csrf, "title": "Takedown playbook",
+                                                       "body": "Steps agreed in October."},
+                     files={"file": ("playbook.txt", b"1. seize the C2\n", "text/plain")}, follow_redirects=False)
+    assert r.status_code == 303
+    no_file = analyst.post(f"/groups/{gid}/documents", data={"csrf_token": csrf, "title": "Empty"},
+                           follow_redirects=False)
+    assert no_file.status_code == 422 and "a document needs a file" in no_file.text
+    when = post(analyst, f"/groups/{gid}/meetings", csrf, {"title": "Monthly call", "starts_at": "soon"})
+    assert when.status_code == 422 and "not a date and time" in when.text
+    assert post(analyst, f"/groups/{gid}/meetings", csrf, {"title": "Monthly call", "starts_at": "2026-12-03T10:00",
+                                                           "location": "video", "agenda": "1. status"}
+                ).status_code == 303
+    page = analyst.get(f"/groups/{gid}").text
+    mid = re.search(rf'action="/groups/{gid}/meetings/(\d+)"', page).group(1)
+    assert post(analyst, f"/groups/{gid}/meetings/{mid}", csrf, {"agenda": "1. status",
+                                                                 "minutes": "Agreed: seize on 5 Dec."}).status_code == 303
+    officer, _ = browser_for(web, "ncb_fr")  # the member added by the chair
+    seen = officer.get(f"/groups/{gid}").text
+    assert "Monthly call" in seen and "Agreed: seize on 5 Dec." in seen and "Takedown playbook" in seen
+    assert 'action="/groups/%s/meetings"' % gid not in seen  # only the chair schedules
+    link = re.search(rf'href="(/groups/{gid}/documents/\d+)">Download playbook.txt</a>', seen).group(1)
+    doc = officer.get(link)
+    assert doc.content == b"1. seize the C2\n"
+    assert doc.headers["content-disposition"] == 'attachment; filename="playbook.txt"'
+    outsider, _ = browser_for(web, "vendor")
+    assert outsider.get(link).status_code == 403
+    assert "Takedown playbook" not in outsider.get(f"/groups/{gid}").text
+
+
+def test_rfi_teams(web, world):
+    analyst, csrf = browser_for(web, "analyst")
+    assert 'href="/rfis/teams"' in analyst.get("/rfis").text
+    assert post(analyst, "/rfis/teams", csrf, {"name": "Ransomware desk"}).headers["location"] == \
+        "/rfis/teams?notice=saved"
+    dup = post(analyst, "/rfis/teams", csrf, {"name": "Ransomware desk"})
+    assert dup.status_code == 422 and "exists" in dup.text
+    outside = post(analyst, "/rfis/teams", csrf, {"team": "Ransomware desk", "member": "bank@example.org"})
+    assert outside.status_code == 422 and "is not a host-centre member" in outside.text
+    assert post(analyst, "/rfis/teams", csrf, {"team": "Ransomware desk",
+                                               "member": "expert@example.org"}).status_code == 303
+    teams = analyst.get("/rfis/teams").text
+    assert "<h2 id=\"team-1\">Ransomware desk</h2>" in teams and "<li>expert@example.org</li>" in teams
+    officer, _ = browser_for(web, "ncb_fr")
+    assert officer.get("/rfis/teams").status_code == 403
+
+
+def test_ai_register_and_resource_bank(web, world):
+    from cyberfusion.ai.registry import QUESTIONS
+    analyst, csrf = browser_for(web, "analyst")
+    safe = {q.key: "yes" if not q.risky_answer else "no" for q in QUESTIONS}
+    form = {"title": "Phishing triage", "description": "Ranks reported e-mails", "purpose": "triage",
+            "data": "reported e-mails", "legal_basis": "Art. 6 police act"}
+    partial = post(analyst, "/ai/register", csrf, dict(form, **{k: v for k, v in list(safe.items())[1:]}))
+    assert partial.status_code == 422 and f'aria-describedby="err-{QUESTIONS[0].key}"' in partial.text
+    risky = dict(safe, human_review="no")
+    high = post(analyst, "/ai/register", csrf, dict(form, **risky))
+    assert high.status_code == 422 and "needs its human-oversight measures described" in high.text
+    assert post(analyst, "/ai/register", csrf, dict(form, **risky, oversight="A duty officer reviews weekly")
+                ).headers["location"] == "/ai/register?notice=saved"
+    page = analyst.get("/ai/register").text
+    assert "Phishing triage" in page and "risk: <strong>high</strong>" in page
+    assert "outputs take effect without human review" in page
+    uid = re.search(r'action="/ai/register/(\d+)/status"', page).group(1)
+    assert post(analyst, f"/ai/register/{uid}/status", csrf, {"status": "approved"}).status_code == 303
+    assert "status: <strong>approved</strong>" in analyst.get("/ai/register").text
+
+    bad = post(analyst, "/ai/resources", csrf, {"title": "Guide", "kind": "guidance", "summary": "x",
+                                                "url": "javascript:alert(1)"})
+    assert bad.status_code == 422 and 'aria-describedby="err-url"' in bad.text
+    assert post(analyst, "/ai/resources", csrf, {"title": "Bias testing guide", "kind": "guidance",
+                                                 "summary": "How to measure accuracy across groups",
+                                                 "tags": "fairness, evaluation",
+                                                 "url": "https://example.org/bias"}).status_code == 303
+    found = analyst.get("/ai/resources", params={"tag": "fairness"}).text
+    assert "Bias testing guide" in found and 'href="https://example.org/bias"' in found
+    assert "Bias testing guide" not in analyst.get("/ai/resources", params={"kind": "tool"}).text
+    bank, _ = browser_for(web, "bank")
+    assert "Add a resource" not in bank.get("/ai/resources").text  # reading is open; adding is for editors

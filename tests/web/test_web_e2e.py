@@ -1,6 +1,6 @@
-"""End-to-end: a real browser (Debian's chromium driven by Playwright) against the app served by
-uvicorn on 127.0.0.1 with the demo loaded — each test does what a person would and asserts what
-that person sees. Screenshots of key pages go to $CFC_E2E_ARTIFACTS (default /tmp).
+"""End-to-end: a real browser (Debian's chromium driven by Playwright) against the server the README's
+first command starts (``cfc demo``: the demo loaded, served on 127.0.0.1) — each test does what a
+person would, with the logins that command printed, and asserts what that person sees. Screenshots of key pages go to $CFC_E2E_ARTIFACTS (default /tmp).
 
 Skipped, with the reason shown, when playwright or chromium is not installed.
 """
@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +37,6 @@ if CHROMIUM is None:
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
-PASSWORD = "demo-password"
 ARTIFACTS = Path(os.environ.get("CFC_E2E_ARTIFACTS", "/tmp"))
 
 
@@ -44,51 +46,75 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+LOGIN_ROW = re.compile(r"^\W*(?P<role>[^│|]+?)\s+[│|]\s+(?P<email>\S+@\S+)\s+[│|]\s+(?P<password>\S+)\s+[│|]")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The demo fusion centre served by uvicorn in a background thread."""
-    import uvicorn
+    """The README's first command, as a new user runs it: ``cfc demo`` loads the demo fusion centre
+    into a fresh data directory, prints the demo logins and the URL, and serves it (here with 300
+    indicators instead of 50,000, on a free port). The tests use only what it printed."""
     from sqlalchemy import select
 
-    from cyberfusion.app import create_app
-    from cyberfusion.config import get_settings
-    from cyberfusion.db import make_engine, make_sessionmaker, transaction, upgrade
-    from cyberfusion.demo import load_demo
+    from cyberfusion.db import make_engine, make_sessionmaker, transaction
     from cyberfusion.intel.models import Observable
     from cyberfusion.partners import repository as partners_repo
 
     data = tmp_path_factory.mktemp("e2e")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CFC_DATA_DIR", str(data / "data"))
-        mp.setenv("CFC_DATABASE_URL", f"sqlite:///{data / 'demo.db'}")
-        get_settings.cache_clear()
-        settings = get_settings()
-        engine = make_engine(settings.effective_database_url)
-        upgrade(engine)
-        # The demo's thirteen members with argon2id at its lowest cost: signing in stays the real
-        # argon2 check, without seconds of key stretching per member on a busy test machine.
-        from argon2 import PasswordHasher
-        cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-        mp.setattr("cyberfusion.partners.service.hash_password", cheap.hash)
-        load_demo(engine, indicators=300, quiet=True)
+    cfc = shutil.which("cfc", path=str(Path(sys.executable).parent)) or shutil.which("cfc")
+    assert cfc, "the cfc command is not installed (pip install -e '.[test]')"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CFC_")}
+    env |= {"CFC_DATA_DIR": str(data / "data"), "CFC_PORT": str(_free_port()), "COLUMNS": "200",
+            "CFC_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([cfc, "demo", "--indicators", "300"], cwd=data, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines: list[str] = []
+    url: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.search(r"serving on (http://\S+/)", line)
+            if m:
+                url.append(m.group(1))
+                ready.set()
+        ready.set()  # the process ended
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(240) and url, "cfc demo did not start serving:\n" + "".join(lines[-40:])
+        logins = {m["email"]: m["password"] for m in map(LOGIN_ROW.match, lines) if m}
+        assert "analyst@cfc.example" in logins, "no demo logins printed:\n" + "".join(lines)
+        _wait_until_served(url[0], proc)
+        engine = make_engine(f"sqlite:///{data / 'data' / 'cyberfusion.db'}")
         with transaction(make_sessionmaker(engine)) as s:
             bank = partners_repo.org_by_name(s, "First Meridian Bank")
             bank_value = s.scalar(select(Observable.value).where(
                 Observable.organisation_id == bank.id, Observable.kind == "ipv4-addr").order_by(Observable.pk))
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        yield {"url": f"http://127.0.0.1:{port}", "bank_value": bank_value}
-        server.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
-    get_settings.cache_clear()
+        yield {"url": url[0].rstrip("/"), "logins": logins, "bank_value": bank_value, "output": "".join(lines)}
+    finally:
+        proc.send_signal(signal.SIGINT)  # as Ctrl+C, which the output says stops it
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_until_served(url: str, proc: subprocess.Popen[str]) -> None:
+    """uvicorn prints before it listens: connect until it accepts (or the process ends)."""
+    host, port = url.split("//")[1].rstrip("/").split(":")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the demo server did not accept connections")
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +141,7 @@ def page_for(browser: Browser, server: dict[str, Any]) -> Iterator[Any]:
         page.goto("/")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         page.get_by_label("E-mail address").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Password").fill(server["logins"][email])  # as printed by cfc demo
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         return page
@@ -277,3 +303,58 @@ def test_trends_chart_is_drawn_under_the_content_security_policy(page_for: Any) 
     expect(page.get_by_role("heading", name="Data")).to_be_visible()
     assert not [e for e in page.errors if "Content Security Policy" in e]  # type: ignore[attr-defined]
     page.screenshot(path=str(ARTIFACTS / "web-trends.png"), full_page=True)
+
+
+def test_a_new_user_follows_the_readme(browser: Browser, server: dict[str, Any], tmp_path: Path) -> None:
+    """The issue's "done means": after the README's first command, open the printed URL, sign in
+    with a printed demo login, and do each task from the navigation — no URL typed but the first."""
+    assert f"serving on {server['url']}/" in server["output"]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = ctx.new_page()
+    page.goto(server["url"] + "/")
+    page.get_by_label("E-mail address").fill("analyst@cfc.example")
+    page.get_by_label("Password").fill(server["logins"]["analyst@cfc.example"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")
+    # Search, and open an object.
+    nav.get_by_role("link", name="Search", exact=True).click()
+    page.get_by_label("Value or text").fill("Emotet")
+    page.get_by_role("button", name="Search", exact=True).click()
+    first = page.locator("table tbody tr td a").first
+    name = first.inner_text()
+    first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    expect(page.get_by_role("region", name="Handling")).to_contain_text("TLP:")
+    # Contribute a file: check it, then store it.
+    nav.get_by_role("link", name="Contribute", exact=True).click()
+    feed = tmp_path / "readme-feed.txt"
+    feed.write_text("203.0.113.201\nreadme-example-phish.com\n")
+    page.get_by_label("Format").select_option("text")
+    page.get_by_label("File").set_input_files(str(feed))
+    page.get_by_role("button", name="Check (dry run)").click()
+    expect(page.get_by_text("No problems:")).to_be_visible()
+    page.get_by_role("button", name="Store contribution").click()
+    expect(page.get_by_text("“readme-feed.txt” is stored: 2 objects")).to_be_visible()
+    # A hit/no-hit lookup of what was just stored.
+    nav.get_by_role("link", name="Lookup", exact=True).click()
+    page.get_by_label(re.compile("^Values, one per line")).fill("readme-example-phish.com\n198.51.100.251")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.get_by_role("region", name="Answer").get_by_role("status")).to_have_text(
+        "2 values: 1 hit, 1 no hit.")
+    # Open an RFI from the board.
+    nav.get_by_role("link", name="RFIs", exact=True).click()
+    expect(page.get_by_role("heading", name="Requests for information")).to_be_visible()
+    page.locator(".board article a").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(r"^RFI \d+: "))
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    # Generate a country report and open it.
+    nav.get_by_role("link", name="Reports", exact=True).click()
+    page.get_by_label(re.compile("^Period")).fill("2026-10")
+    page.get_by_label(re.compile("^Countries")).fill("NG")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_text("1 report generated.")).to_be_visible()
+    page.get_by_role("link", name="Nigeria (NG)").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Country report: Nigeria (NG), 2026-10")
+    page.screenshot(path=str(ARTIFACTS / "web-readme-journey.png"), full_page=True)
+    ctx.close()

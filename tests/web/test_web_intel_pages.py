@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from cyberfusion.db import transaction
 from cyberfusion.intel.models import Contribution
 from cyberfusion.sharing.handling import HandlingSpec
+from cyberfusion.web import pages_contribute
 from sharing.helpers import contribute, indicator
 from web_support import give_password, new_client, post, sign_in
 
@@ -134,26 +136,39 @@ def _handling(**kw):
     return data
 
 
+def _outcome(client, r):
+    """A check or store runs in the background: follow the browser to the import's page and wait,
+    as its script does, until the outcome is recorded."""
+    assert r.status_code == 303, r.text
+    target = r.headers["location"]
+    assert re.fullmatch(r"/contribute/imports/[0-9a-f]{32}", target)
+    deadline = time.monotonic() + 60
+    while client.get(f"{target}/status").json()["state"] == "running":
+        assert time.monotonic() < deadline, "the import did not finish"
+        time.sleep(0.05)
+    return client.get(target)
+
+
 def test_contribute_text_dry_run_names_the_bad_line_then_commit(web, factory):
     csrf = sign_in(web, "vendor")
     form = web.get("/contribute").text
     for label in ("Format", "File", "Traffic Light Protocol", "Permitted purposes", "Review (retention) date"):
         assert label in form
     bad = "198.51.100.20\nthis is not an indicator\nevil-host.com\n"
-    r = post(web, "/contribute/preview", csrf, {"format": "text", "pasted": bad, **_handling()})
+    r = _outcome(web, post(web, "/contribute/preview", csrf, {"format": "text", "pasted": bad, **_handling()}))
     assert r.status_code == 200
     assert "1 problem found." in r.text and "2 objects passed" in r.text
     assert re.search(r'<li class="bad" id="problem-2">\s*<span class="ln">line 2</span><span class="src">this is not '
                      r'an indicator</span>\s*<span class="why">✗ line 2', r.text)
     assert 'id="store"' not in r.text
     good = "198.51.100.20\nevil-host.com\n"
-    r = post(web, "/contribute/preview", csrf, {"format": "text", "pasted": good, **_handling()})
+    r = _outcome(web, post(web, "/contribute/preview", csrf, {"format": "text", "pasted": good, **_handling()}))
     assert "<strong>No problems:</strong> 2 objects ready to store." in r.text
     upload_id = re.search(r'name="upload_id" value="([0-9a-f]{32})"', r.text).group(1)
     with transaction(factory) as s:
         assert s.scalar(select(func.count()).select_from(Contribution)) == 0  # a dry run stores nothing
-    done = post(web, "/contribute/commit", csrf, {"format": "text", "upload_id": upload_id,
-                                                   "file_name": "pasted.txt", **_handling()})
+    done = _outcome(web, post(web, "/contribute/commit", csrf, {"format": "text", "upload_id": upload_id,
+                                                                 **_handling()}))
     assert done.status_code == 200 and "“pasted.txt” is stored: 2 objects" in done.text
     with transaction(factory) as s:
         c = s.scalars(select(Contribution)).one()
@@ -164,14 +179,61 @@ def test_contribute_text_dry_run_names_the_bad_line_then_commit(web, factory):
     assert again.status_code == 422 and "no longer available" in again.text
 
 
+def _watch(client, target):
+    """The page a browser shows right away, then its polls of the status until the outcome."""
+    first = client.get(target)
+    seen = []
+    deadline = time.monotonic() + 120
+    while (state := client.get(f"{target}/status").json())["state"] == "running":
+        assert time.monotonic() < deadline, "the import did not finish"
+        seen.append(state["items"])
+        time.sleep(0.05)
+    return first, seen, client.get(target)
+
+
+def test_a_large_contribution_shows_its_progress_then_the_outcome(web, factory, monkeypatch):
+    monkeypatch.setattr(pages_contribute, "WAIT_SECONDS", 0)  # the browser goes to the progress page at once
+    csrf = sign_in(web, "vendor")
+    lines = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(40_000)]
+    lines[31_999] = "not an indicator"
+    r = web.post("/contribute/preview", data={"csrf_token": csrf, "format": "text", **_handling()},
+                 files={"file": ("big.txt", "\n".join(lines).encode(), "text/plain")}, follow_redirects=False)
+    target = r.headers["location"]
+    first, seen, page = _watch(web, target)
+    assert "<h1>Checking “big.txt”</h1>" in first.text and '<progress id="import-bar"' in first.text
+    assert 'data-import-status="' + target + '/status"' in first.text
+    assert seen and seen == sorted(seen) and 0 < seen[-1] < 40_000  # the count grows while it runs
+    assert "1 problem found." in page.text and "39999 objects passed" in page.text
+    assert re.search(r'<li class="bad" id="problem-32000">\s*<span class="ln">line 32000</span>'
+                     r'<span class="src">not an indicator</span>', page.text)
+    assert "(those with problems, and the first ones; 40000 in all)" in page.text
+    other = new_client(web)
+    sign_in(other, "vendor")
+    assert other.get(target).status_code == 404  # the import belongs to the browser that started it
+    assert other.get(f"{target}/status").status_code == 404
+
+    feed = "\n".join(f"10.200.{i // 256}.{i % 256}" for i in range(4000)).encode()
+    r = web.post("/contribute/preview", data={"csrf_token": csrf, "format": "text", **_handling()},
+                 files={"file": ("mid.txt", feed, "text/plain")}, follow_redirects=False)
+    _first, _seen, page = _watch(web, r.headers["location"])
+    upload_id = re.search(r'name="upload_id" value="([0-9a-f]{32})"', page.text).group(1)
+    r = post(web, "/contribute/commit", csrf, {"format": "text", "upload_id": upload_id, **_handling()})
+    first, seen, done = _watch(web, r.headers["location"])
+    assert "<h1>Storing “mid.txt”</h1>" in first.text and "stored whole or not at all" in first.text
+    assert "“mid.txt” is stored: 4000 objects" in done.text
+    with transaction(factory) as s:
+        assert s.scalar(select(Contribution.object_count).where(Contribution.file_name == "mid.txt")) == 4000
+
+
 def test_contribute_stix_upload_names_the_bad_object(web):
     csrf = sign_in(web, "vendor")
     good = indicator("ipv4-addr", "198.51.100.30")
     broken = dict(indicator("ipv4-addr", "198.51.100.31"), pattern="[ipv4-addr:value = ")
     bundle = json.dumps({"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
                          "objects": [good, broken]})
-    r = web.post("/contribute/preview", data={"csrf_token": csrf, "format": "stix", **_handling()},
-                 files={"file": ("feed.json", bundle.encode(), "application/json")})
+    r = _outcome(web, web.post("/contribute/preview", data={"csrf_token": csrf, "format": "stix", **_handling()},
+                               files={"file": ("feed.json", bundle.encode(), "application/json")},
+                               follow_redirects=False))
     assert r.status_code == 200
     assert "Check of “feed.json”" in r.text
     m = re.search(r'<li class="bad" id="problem-1">\s*<span class="ln">object 1</span><span class="src">indicator  '

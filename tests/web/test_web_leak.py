@@ -1,5 +1,6 @@
 """The web read paths join the leak matrix: search page (by value, and the listing with its
-facet counts), observable page, lookup page, dashboard; the object page in test_web_leak_object.py.
+facet counts), observable page, lookup page, object page, dashboard (the other areas' pages in
+test_web_leak_areas.py). One matrix serves every path: building it is the slow part.
 
 A viewer without rights sees neither the object nor a hint of it: an unreadable object's
 page is the very same "not found" as an object that never existed, search facet counts
@@ -14,7 +15,7 @@ import pytest
 
 from sharing.helpers import indicator
 from sharing.leak import HANDLINGS, VALUE_OF, VIEWERS
-from web_support import browser, check_paths, denied, give_password, session_csrf
+from web_support import MISSING_ID, browser, check_paths, denied, give_password, session_csrf
 
 
 @pytest.fixture
@@ -87,7 +88,28 @@ def via_web_lookup(world, key, client, tmp_path):
     return seen
 
 
-READ_PATHS = [via_web_search, via_web_search_listing, via_web_observable, via_web_lookup]
+def via_web_object(world, key, client, tmp_path):
+    b = browser(world, key, client)
+    missing = b.get(f"/objects/{MISSING_ID}", params={"purpose": "investigation"}, follow_redirects=False)
+    if denied(missing):
+        return set()
+    assert missing.status_code == 404
+    seen = set()
+    for name, value in VALUE_OF.items():
+        sid = indicator("ipv4-addr", value)["id"]
+        r = b.get(f"/objects/{sid}", params={"purpose": "investigation"}, follow_redirects=False)
+        if r.status_code == 200:
+            assert "TLP:" in r.text and f"test {value}" in r.text
+            seen.add(name)
+        else:
+            assert r.status_code == 404
+            # Not a hint: the page is the one for an id that never existed.
+            assert r.text.replace(sid, "X") == missing.text.replace(MISSING_ID, "X")
+    return seen
+
+
+
+READ_PATHS = [via_web_search, via_web_search_listing, via_web_observable, via_web_lookup, via_web_object]
 
 
 def test_web_leak_matrix(web_matrix, client, tmp_path):

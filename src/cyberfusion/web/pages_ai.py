@@ -1,17 +1,18 @@
 """AI pages: analyse a document into the review queue, review suggestions (accept turns them into
-intelligence through the one ingest path, reject records the decision), and the model cards."""
+intelligence through the one ingest path, reject records the decision), the model cards, the
+responsible-AI register of use cases (risk from the questionnaire) and the resource bank."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from cyberfusion.ai import review
+from cyberfusion.ai import registry, review
 from cyberfusion.ai import service as ai
 from cyberfusion.ai.documents import read_bytes
 from cyberfusion.errors import Conflict, InvalidInput
@@ -98,3 +99,91 @@ def model_cards(request: Request, viewer: CurrentViewer) -> Response:
 def model_card(request: Request, card_id: str, viewer: CurrentViewer) -> Response:
     card: dict[str, Any] = ai.card_of(card_id)
     return page(request, "ai_model.html", {"card": card}, title=card.get("name", card_id))
+
+
+# --- the responsible-AI register and the resource bank ----------------------------------------------------
+
+nav.register(61, "AI register", "/ai/register", nav.roles("analyst", "platform_admin", "auditor"))
+
+
+def _register_page(request: Request, db: Session, viewer: Viewer, *, form: dict[str, Any] | None = None,
+                   errors: dict[str, str] | None = None, code: int = 200) -> Response:
+    return page(request, "ai_register.html", {
+        "cases": registry.list_use_cases(db), "questions": registry.QUESTIONS, "statuses": registry.STATUSES,
+        "can_edit": viewer.has_role("analyst", "platform_admin"), "form": form or {}, "errors": errors or {}},
+        status=code, title="Responsible-AI register")
+
+
+@router.get("/ai/register")
+def register_list(request: Request, db: Db, viewer: CurrentViewer) -> Response:
+    return _register_page(request, db, viewer)
+
+
+@router.post("/ai/register")
+async def register_add(request: Request, db: Db, viewer: CurrentViewer) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+
+    def work() -> Response:
+        try:
+            answers = {}
+            for q in registry.QUESTIONS:
+                if form.get(q.key) not in ("yes", "no"):
+                    raise InvalidInput("answer yes or no", field=q.key)
+                answers[q.key] = form[q.key] == "yes"
+            registry.register_use_case(db, viewer=viewer, title=form.get("title", ""),
+                                       description=form.get("description", ""), purpose=form.get("purpose", ""),
+                                       data=form.get("data", ""), legal_basis=form.get("legal_basis", ""),
+                                       answers=answers, oversight=form.get("oversight", ""),
+                                       status=form.get("status") or "proposed")
+        except InvalidInput as exc:
+            db.rollback()
+            return _register_page(request, db, viewer, form=form, errors={exc.field or "title": exc.problems[0].reason},
+                                  code=422)
+        return RedirectResponse("/ai/register?notice=saved", status_code=303)
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/ai/register/{use_case_id}/status")
+def register_status(request: Request, use_case_id: int, db: Db, viewer: CurrentViewer,
+                    status: Annotated[str, Form()] = "") -> Response:
+    try:
+        registry.set_status(db, viewer=viewer, use_case_id=use_case_id, status=status)
+    except InvalidInput as exc:
+        db.rollback()
+        return _register_page(request, db, viewer, errors={f"status-{use_case_id}": exc.problems[0].reason},
+                              code=422)
+    return RedirectResponse(f"/ai/register?notice=saved#uc-{use_case_id}", status_code=303)
+
+
+def _resources_page(request: Request, db: Session, viewer: Viewer, *, q: str = "", tag: str = "", kind: str = "",
+                    form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                    code: int = 200) -> Response:
+    rows = registry.search_resources(db, text=q or None, tags=[tag] if tag else None, kind=kind or None)
+    return page(request, "ai_resources.html", {
+        "rows": rows, "q": q, "tag": tag, "kind": kind, "kinds": registry.RESOURCE_KINDS,
+        "can_edit": viewer.has_role("analyst", "platform_admin"), "form": form or {}, "errors": errors or {}},
+        status=code, title="AI resource bank")
+
+
+@router.get("/ai/resources")
+def resources(request: Request, db: Db, viewer: CurrentViewer, q: str = "", tag: str = "",
+              kind: str = "") -> Response:
+    return _resources_page(request, db, viewer, q=q, tag=tag, kind=kind)
+
+
+@router.post("/ai/resources")
+def resource_add(request: Request, db: Db, viewer: CurrentViewer, title: Annotated[str, Form()] = "",
+                 kind: Annotated[str, Form()] = "guidance", summary: Annotated[str, Form()] = "",
+                 tags: Annotated[str, Form()] = "", url: Annotated[str, Form()] = "") -> Response:
+    form = {"title": title, "kind": kind, "summary": summary, "tags": tags, "url": url}
+    try:
+        if url and not url.startswith(("https://", "http://")):
+            raise InvalidInput("a web address (https://…)", field="url")
+        registry.add_resource(db, viewer=viewer, title=title, kind=kind, summary=summary,
+                              tags=tags.replace(";", ",").split(","), url=url or None)
+    except InvalidInput as exc:
+        db.rollback()
+        return _resources_page(request, db, viewer, form=form, errors={exc.field or "title": exc.problems[0].reason},
+                               code=422)
+    return RedirectResponse("/ai/resources?notice=saved", status_code=303)

@@ -1,5 +1,6 @@
 """Contribute: upload a file or paste text, state its handling, check it (dry run: every
-problem shown next to its line or object), then store it — all or nothing."""
+problem shown next to its line or object), then store it — all or nothing. Checking and storing
+run in the background (web/imports.py): a large file's page shows its progress, then the outcome."""
 
 from __future__ import annotations
 
@@ -13,14 +14,13 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from cyberfusion.errors import InvalidInput, Problem
-from cyberfusion.ingest.pipeline import import_file
+from cyberfusion.errors import InvalidInput, NotFound
 from cyberfusion.partners import repository as partners_repo
 from cyberfusion.partners.service import require_role
 from cyberfusion.sharing.viewer import Viewer
-from cyberfusion.web import handling_form, nav
+from cyberfusion.web import handling_form, imports, nav
 from cyberfusion.web.preview import listing
 from cyberfusion.web.render import page
 from cyberfusion.web.routing import CurrentViewer, Db, User, WebRoute, WebUser
@@ -100,15 +100,25 @@ async def _save_input(request: Request, user: WebUser, form: FormData) -> tuple[
     raise InvalidInput("choose a file or paste text", field="file")
 
 
-def _preview(db: Session, viewer: Viewer, *, path: Path, fmt: str, file_name: str,
-             values: dict[str, Any]) -> dict[str, Any]:
+WAIT_SECONDS = 2.0  # a small file's outcome is shown at once; a larger one's page shows progress
+
+
+async def _launch(request: Request, db: Session, user: WebUser, viewer: Viewer, *, upload_id: str, stage: str,
+                  path: Path, fmt: str, file_name: str, values: dict[str, Any]) -> Response:
+    """Record the import, start it in the background, and send the browser to its page (after a
+    short wait, so that a small file's outcome is there at once)."""
     spec = handling_form.to_spec(values)
-    try:
-        result = import_file(db, viewer=viewer, path=path, fmt=fmt, spec=spec, file_name=file_name, dry_run=True)
-        problems, objects = result.problems, result.objects
-    except InvalidInput as exc:  # the file as a whole is unreadable (not JSON, no header line, ...)
-        problems, objects = exc.problems, 0
-    return {"objects": objects, "problems": problems, "listing": listing(path, fmt, problems)}
+    imports.begin(db, import_id=upload_id, session_id=user.session_id, member_id=user.member_id,
+                  file_name=file_name, fmt=fmt, form=_storable(values), stage=stage, path=path)
+    await run_in_threadpool(db.commit)  # the thread's sessions see the record
+    done = imports.start(request.app.state.sessionmaker, import_id=upload_id, stage=stage, viewer=viewer,
+                         path=path, fmt=fmt, file_name=file_name, spec=spec)
+    await run_in_threadpool(done.wait, WAIT_SECONDS)
+    return RedirectResponse(f"/contribute/imports/{upload_id}", status_code=303)
+
+
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, (list, tuple, set)) else v for k, v in values.items()}
 
 
 @router.post("/contribute/preview")
@@ -121,46 +131,75 @@ async def contribute_preview(request: Request, db: Db, user: User, viewer: Curre
     try:
         if fmt not in FORMATS:
             raise InvalidInput(f"one of: {', '.join(FORMATS)}", field="format")
+        handling_form.to_spec(values)
         upload_id, file_name, path = await _save_input(request, user, form)
-        preview = await run_in_threadpool(_preview, db, viewer, path=path, fmt=fmt, file_name=file_name,
-                                          values=values)
+        return await _launch(request, db, user, viewer, upload_id=upload_id, stage="check", path=path, fmt=fmt,
+                             file_name=file_name, values=values)
     except InvalidInput as exc:
         errors = {exc.field or "file": exc.problems[0].reason}
         await run_in_threadpool(db.rollback)
         return await run_in_threadpool(lambda: _form_page(request, db, values=values, fmt=fmt, pasted=pasted,
                                                           status=422, errors=errors))
-    preview |= {"upload_id": upload_id, "file_name": file_name}
-    return await run_in_threadpool(lambda: _form_page(request, db, values=values, fmt=fmt, preview=preview,
-                                                      pasted=pasted, errors={}))
-
-
-def _commit(request: Request, db: Session, user: WebUser, viewer: Viewer, form: FormData) -> Response:
-    values = handling_form.values_of(form)
-    fmt = str(form.get("format") or "stix")
-    file_name = str(form.get("file_name") or "upload")[:200]
-    try:
-        if fmt not in FORMATS:
-            raise InvalidInput(f"one of: {', '.join(FORMATS)}", field="format")
-        path = _owned_path(request, user, str(form.get("upload_id") or ""))
-        spec = handling_form.to_spec(values)
-    except InvalidInput as exc:
-        db.rollback()
-        return _form_page(request, db, values=values, fmt=fmt, status=422,
-                          errors={exc.field or "file": exc.problems[0].reason})
-    try:
-        result = import_file(db, viewer=viewer, path=path, fmt=fmt, spec=spec, file_name=file_name)
-    except InvalidInput as exc:  # nothing was stored: the contribution is all or nothing
-        db.rollback()
-        problems: list[Problem] = exc.problems
-        return page(request, "contribute_done.html", {"result": None, "problems": problems,
-                                                      "file_name": file_name}, status=422, title="Contribute")
-    path.unlink(missing_ok=True)
-    return page(request, "contribute_done.html", {"result": result.as_dict(), "problems": [],
-                                                  "file_name": file_name}, title="Contribution stored")
 
 
 @router.post("/contribute/commit")
 async def contribute_commit(request: Request, db: Db, user: User, viewer: CurrentViewer) -> Response:
     require_role(viewer, "contributor", "analyst")
     form = await request.form()
-    return await run_in_threadpool(_commit, request, db, user, viewer, form)
+    values = handling_form.values_of(form)
+    fmt = str(form.get("format") or "stix")
+    upload_id = str(form.get("upload_id") or "")
+    try:
+        if fmt not in FORMATS:
+            raise InvalidInput(f"one of: {', '.join(FORMATS)}", field="format")
+        path = _owned_path(request, user, upload_id)
+        handling_form.to_spec(values)
+        checked = await run_in_threadpool(imports.status_of, db, import_id=upload_id, session_id=user.session_id)
+        if checked is None or checked.stage != "check" or checked.state != "done" or checked.problems:
+            raise InvalidInput("store a file after a check without problems; check it again", field="file")
+        return await _launch(request, db, user, viewer, upload_id=upload_id, stage="store", path=path, fmt=fmt,
+                             file_name=checked.file_name, values=values)
+    except InvalidInput as exc:
+        await run_in_threadpool(db.rollback)
+        return await run_in_threadpool(lambda: _form_page(request, db, values=values, fmt=fmt, status=422,
+                                                          errors={exc.field or "file": exc.problems[0].reason}))
+
+
+def _import_page(request: Request, db: Session, user: WebUser, import_id: str) -> Response:
+    status = imports.status_of(db, import_id=import_id, session_id=user.session_id)
+    if status is None:
+        raise NotFound(f"no import {import_id}")
+    if status.state in ("running", "interrupted"):
+        return page(request, "contribute_progress.html", {"job": status}, title="Contribute")
+    if status.stage == "store":
+        result = status.outcome if status.state == "done" else None
+        return page(request, "contribute_done.html", {"result": result, "problems": status.problems,
+                                                      "file_name": status.file_name},
+                    status=200 if result else 422, title="Contribution stored" if result else "Contribute")
+    problems = status.problems
+    try:
+        path: Path | None = _owned_path(request, user, import_id)
+    except InvalidInput:
+        path = None
+    preview = {"objects": status.outcome.get("objects", 0), "problems": problems, "upload_id": import_id,
+               "file_name": status.file_name,
+               "listing": listing(path, status.fmt, problems) if path is not None else
+               {"unit": "item", "rows": [], "unplaced": problems, "total": 0, "truncated": False}}
+    values = dict(handling_form.DEFAULTS) | status.form
+    return _form_page(request, db, values=values, fmt=status.fmt, preview=preview, errors={})
+
+
+@router.get("/contribute/imports/{import_id}")
+def contribute_import(request: Request, import_id: str, db: Db, user: User, viewer: CurrentViewer) -> Response:
+    require_role(viewer, "contributor", "analyst")
+    return _import_page(request, db, user, import_id)
+
+
+@router.get("/contribute/imports/{import_id}/status")
+def contribute_import_status(import_id: str, db: Db, user: User, viewer: CurrentViewer) -> Response:
+    """The import's progress for the page's script (polled while it runs)."""
+    require_role(viewer, "contributor", "analyst")
+    status = imports.status_of(db, import_id=import_id, session_id=user.session_id)
+    if status is None:
+        raise NotFound(f"no import {import_id}")
+    return JSONResponse(status.as_dict(), headers={"Cache-Control": "no-store"})

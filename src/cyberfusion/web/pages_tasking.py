@@ -4,14 +4,16 @@ each a thin page over cyberfusion.tasking."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from cyberfusion.errors import Conflict, InvalidInput
+from cyberfusion.errors import Conflict, InvalidInput, NotFound
 from cyberfusion.partners.models import CATEGORIES
 from cyberfusion.sharing.markings import TLP_LEVELS
 from cyberfusion.tasking import common
@@ -110,7 +112,7 @@ def rfi_file(request: Request, db: Db, viewer: CurrentViewer, purpose: Purpose, 
     return RedirectResponse(f"/rfis/{rfi.id}?notice=saved", status_code=303)
 
 
-@router.get("/rfis/{rfi_id}")
+@router.get("/rfis/{rfi_id:int}")
 def rfi_detail(request: Request, rfi_id: int, db: Db, viewer: CurrentViewer) -> Response:
     data = rfis.get_rfi(db, viewer=viewer, rfi_id=rfi_id)
     return _rfi_page(request, db, viewer, data, errors={}, status=200)
@@ -157,6 +159,36 @@ def rfi_action(request: Request, rfi_id: int, action: str, db: Db, viewer: Curre
                          status=422)
     return RedirectResponse(f"/rfis/{rfi_id}?notice={'answered' if action == 'answer' else 'saved'}",
                             status_code=303)
+
+
+# --- RFI teams ----------------------------------------------------------------------------------------
+
+
+def _teams_page(request: Request, db: Session, viewer: Any, *, errors: dict[str, str] | None = None,
+                status: int = 200) -> Response:
+    from cyberfusion.partners import repository as partners_repo
+    people = {m.id: m.email for m, _o in partners_repo.list_members(db)}
+    return page(request, "teams.html", {"teams": rfis.list_teams(db, viewer=viewer), "people": people,
+                                        "errors": errors or {}}, status=status, title="RFI teams")
+
+
+@router.get("/rfis/teams")
+def team_list(request: Request, db: Db, viewer: CurrentViewer) -> Response:
+    return _teams_page(request, db, viewer)
+
+
+@router.post("/rfis/teams")
+def team_change(request: Request, db: Db, viewer: CurrentViewer, name: Text = "", description: Text = "",
+                team: Text = "", member: Text = "") -> Response:
+    try:
+        if team:
+            rfis.add_team_member(db, viewer=viewer, team=team, member=member.strip())
+        else:
+            rfis.create_team(db, viewer=viewer, name=name, description=description)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _teams_page(request, db, viewer, errors=_problem(exc), status=422)
+    return RedirectResponse("/rfis/teams?notice=saved", status_code=303)
 
 
 @panel(10, "My RFI queue (urgent first)", "panel_rfis.html")
@@ -329,27 +361,94 @@ def group_create(request: Request, db: Db, viewer: CurrentViewer, name: Text = "
     return RedirectResponse(f"/groups/{g.id}?notice=saved", status_code=303)
 
 
-@router.get("/groups/{group_id}")
-def group_detail(request: Request, group_id: int, db: Db, viewer: CurrentViewer, purpose: Purpose) -> Response:
+def _group_page(request: Request, db: Session, viewer: Any, group_id: int, purpose: str, *,
+                errors: dict[str, str] | None = None, status: int = 200) -> Response:
     info = next((g for g in groups.list_groups(db, viewer=viewer) if g["id"] == group_id), None)
     if info is None:
-        from cyberfusion.errors import NotFound
         raise NotFound(f"no group {group_id}")
     member = info["my_role"] is not None
-    data: dict[str, Any] = {"g": info, "member": member}
+    data: dict[str, Any] = {"g": info, "member": member,
+                            "chair": info["my_role"] == "chair" or viewer.has_role("platform_admin")}
     if member:
         data |= {"members": groups.members(db, viewer=viewer, group_id=group_id),
                  "posts": groups.list_posts(db, viewer=viewer, group_id=group_id),
                  "meetings": groups.list_meetings(db, viewer=viewer, group_id=group_id),
                  "intelligence": groups.intelligence(db, viewer=viewer, group_id=group_id, purpose=purpose)
                  if purpose in viewer.agreement_purposes else []}
-    return page(request, "group.html", data | {"purpose": purpose, "errors": {}}, title=info["name"])
+    return page(request, "group.html", data | {"purpose": purpose, "errors": errors or {}}, status=status,
+                title=info["name"])
+
+
+@router.get("/groups/{group_id}")
+def group_detail(request: Request, group_id: int, db: Db, viewer: CurrentViewer, purpose: Purpose) -> Response:
+    return _group_page(request, db, viewer, group_id, purpose)
+
+
+def _group_action(request: Request, db: Session, viewer: Any, group_id: int, purpose: str, work: Any) -> Response:
+    """Run one change to the group; a problem is shown next to its field on the group's page."""
+    try:
+        work()
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _group_page(request, db, viewer, group_id, purpose, errors=_problem(exc), status=422)
+    return RedirectResponse(f"/groups/{group_id}?notice=saved", status_code=303)
 
 
 @router.post("/groups/{group_id}/posts")
-def group_post(request: Request, group_id: int, db: Db, viewer: CurrentViewer, title: Text = "", body: Text = "",
-               kind: Text = "note") -> Response:
+def group_post(request: Request, group_id: int, db: Db, viewer: CurrentViewer, purpose: Purpose, title: Text = "",
+               body: Text = "", kind: Text = "note") -> Response:
     if kind == "document":
-        raise InvalidInput("documents are added through the API or the command line", field="kind")
-    groups.add_post(db, viewer=viewer, group_id=group_id, kind=kind, title=title, body=body)
-    return RedirectResponse(f"/groups/{group_id}?notice=saved", status_code=303)
+        raise InvalidInput("a document is added with its file (Add a document)", field="kind")
+    return _group_action(request, db, viewer, group_id, purpose, lambda: groups.add_post(
+        db, viewer=viewer, group_id=group_id, kind=kind, title=title, body=body))
+
+
+@router.post("/groups/{group_id}/documents")
+async def group_document_add(request: Request, group_id: int, db: Db, viewer: CurrentViewer,
+                             purpose: Purpose) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    content = await upload.read(groups.MAX_DOCUMENT_BYTES + 1) if isinstance(upload, UploadFile) and upload.filename \
+        else None
+    name = upload.filename if isinstance(upload, UploadFile) else None
+    media = upload.content_type if isinstance(upload, UploadFile) else None
+    return await run_in_threadpool(_group_action, request, db, viewer, group_id, purpose, lambda: groups.add_post(
+        db, viewer=viewer, group_id=group_id, kind="document", title=str(form.get("title") or ""),
+        body=str(form.get("body") or ""), file_name=name, media_type=media, content=content))
+
+
+@router.get("/groups/{group_id}/documents/{post_id}")
+def group_document(group_id: int, post_id: int, db: Db, viewer: CurrentViewer) -> Response:
+    doc = groups.document(db, viewer=viewer, group_id=group_id, post_id=post_id)
+    name = (doc.file_name or "document").replace('"', "")
+    return Response(doc.content, media_type="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Content-Security-Policy": "default-src 'none'"})
+
+
+@router.post("/groups/{group_id}/members")
+def group_member_add(request: Request, group_id: int, db: Db, viewer: CurrentViewer, purpose: Purpose,
+                     member: Text = "", role: Text = "member") -> Response:
+    return _group_action(request, db, viewer, group_id, purpose, lambda: groups.add_member(
+        db, viewer=viewer, group_id=group_id, member=member.strip(), role=role))
+
+
+@router.post("/groups/{group_id}/meetings")
+def group_meeting_add(request: Request, group_id: int, db: Db, viewer: CurrentViewer, purpose: Purpose,
+                      title: Text = "", starts_at: Text = "", location: Text = "", agenda: Text = "") -> Response:
+    def work() -> None:
+        try:
+            when = datetime.fromisoformat(starts_at).replace(tzinfo=UTC) if starts_at else None
+        except ValueError:
+            raise InvalidInput(f"not a date and time: {starts_at!r}", field="starts_at") from None
+        if when is None:
+            raise InvalidInput("a meeting needs its date and time", field="starts_at")
+        groups.schedule_meeting(db, viewer=viewer, group_id=group_id, title=title, starts_at=when,
+                                location=location, agenda=agenda)
+    return _group_action(request, db, viewer, group_id, purpose, work)
+
+
+@router.post("/groups/{group_id}/meetings/{meeting_id}")
+def group_meeting_update(request: Request, group_id: int, meeting_id: int, db: Db, viewer: CurrentViewer,
+                         purpose: Purpose, agenda: Text = "", minutes: Text = "") -> Response:
+    return _group_action(request, db, viewer, group_id, purpose, lambda: groups.update_meeting(
+        db, viewer=viewer, meeting_id=meeting_id, agenda=agenda, minutes=minutes))

@@ -1,5 +1,5 @@
-"""All SQL of the web workspace: sessions, the sign-in back-off, and the policy-filtered
-faceted search and "my organisation's contributions" lists."""
+"""All SQL of the web workspace: sessions, the sign-in back-off, background imports, and the
+policy-filtered faceted search and "my organisation's contributions" lists."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from cyberfusion.intel.repository import objects_readable, observables_readable
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing.models import Handling
 from cyberfusion.sharing.viewer import Viewer
-from cyberfusion.web.models import LoginThrottle, WebSession
+from cyberfusion.web.models import LoginThrottle, WebImport, WebSession
 
 # --- sessions ----------------------------------------------------------------------------------
 
@@ -80,6 +80,21 @@ def clear_throttle(session: Session, key: str) -> None:
     session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
 
 
+# --- background imports ------------------------------------------------------------------------
+
+
+def web_import(session: Session, *, import_id: str, session_id: str) -> WebImport | None:
+    return session.scalar(select(WebImport).where(WebImport.id == import_id, WebImport.session_id == session_id))
+
+
+def update_import(session: Session, *, import_id: str, values: dict[str, Any]) -> None:
+    session.execute(update(WebImport).where(WebImport.id == import_id).values(**values))
+
+
+def delete_imports_before(session: Session, *, cutoff: datetime) -> int:
+    return session.execute(delete(WebImport).where(WebImport.updated_at < cutoff)).rowcount or 0
+
+
 # --- my organisation's contributions ----------------------------------------------------------
 
 
@@ -134,7 +149,7 @@ def matching(viewer: Viewer, purpose: str, f: SearchFilter) -> list[Any]:
             select(Observable.stix_id).where(tuple_(Observable.kind, Observable.value).in_(list(f.values)),
                                              observables_readable(viewer, purpose))))
     if f.text:
-        matches.append(StixObject.search_text.like(f"%{f.text.lower()}%"))
+        matches.append(StixObject.search_text.contains(f.text.lower(), autoescape=True))  # % and _ literal
     if matches:
         conds.append(or_(*matches))
     if f.since:

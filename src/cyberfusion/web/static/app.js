@@ -65,4 +65,22 @@
       xhr.send(data);
     });
   });
+
+  // A contribution checked or stored in the background: poll its progress, then show the outcome
+  // (without scripts the page refreshes itself).
+  document.querySelectorAll("[data-import-status]").forEach(function (box) {
+    if (!window.fetch) { return; }
+    var count = box.querySelector("#import-count strong");
+    var poll = function () {
+      window.fetch(box.getAttribute("data-import-status"), {credentials: "same-origin", cache: "no-store"})
+        .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+        .then(function (s) {
+          if (count) { count.textContent = String(s.items); }
+          if (s.state === "running") { window.setTimeout(poll, 700); return; }
+          window.location.replace(box.getAttribute("data-import-page"));
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    };
+    window.setTimeout(poll, 300);
+  });
 })();
