@@ -29,7 +29,7 @@ hypothesis_settings.register_profile("long", max_examples=5000, deadline=timedel
                                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+from testdata import CONFORMANCE, WORLD_MEMBERS  # noqa: E402,F401 - re-exported for old imports
 PG_URL = os.environ.get("CFC_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
@@ -160,25 +160,6 @@ WORLD_ORGS = {
     "expired": ("Expired Co", "private", "other", "US", "amber", ALL_PURPOSES),
 }
 # key: (org key, roles)
-WORLD_MEMBERS = {
-    "analyst": ("host", ["analyst", "contributor"]),
-    "expert": ("host", ["analyst"]),
-    "expert_lapsed": ("host", ["analyst"]),
-    "expert_unsigned": ("host", ["analyst"]),
-    "admin": ("host", ["platform_admin"]),
-    "auditor": ("host", ["auditor"]),
-    "ncb_fr": ("ncb_fr", ["analyst", "contributor"]),
-    "ncb_ru": ("ncb_ru", ["analyst", "contributor"]),
-    "le_gb": ("le_gb", ["analyst", "contributor"]),
-    "vendor": ("vendor", ["contributor", "reader"]),
-    "bank": ("bank", ["contributor", "reader"]),
-    "bank_admin": ("bank", ["org_admin"]),
-    "telco": ("telco", ["contributor", "reader"]),
-    "uni": ("uni", ["reader"]),
-    "intl": ("intl", ["analyst"]),
-    "pending": ("pending", ["contributor", "reader"]),
-    "expired": ("expired", ["contributor", "reader"]),
-}
 
 
 @pytest.fixture

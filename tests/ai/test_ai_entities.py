@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from ai_helpers import AI_PURPOSES
-from conftest import CONFORMANCE
+from testdata import CONFORMANCE
 from cyberfusion.ai import entities
 from cyberfusion.db import transaction
 from cyberfusion.ingest.pipeline import import_file

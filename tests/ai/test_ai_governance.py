@@ -15,7 +15,7 @@ from cyberfusion.ai.evaluate import evaluate_classification, evaluate_conformanc
 from cyberfusion.db import transaction
 from cyberfusion.errors import InvalidInput
 from cyberfusion.partners.models import CATEGORIES
-from conftest import CONFORMANCE
+from testdata import CONFORMANCE
 
 SAFE = {q.key: not q.risky_answer for q in registry.QUESTIONS}
 

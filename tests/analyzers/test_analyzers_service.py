@@ -406,7 +406,7 @@ def test_runs_deferred_by_a_rate_limit_get_a_later_job(world, tmp_path):
 
 
 def test_hash_analyzer_reads_the_warninglists(world, tmp_path):
-    from conftest import CONFORMANCE
+    from testdata import CONFORMANCE
 
     from cyberfusion.fusion import warninglists
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from conftest import WORLD_MEMBERS
+from testdata import WORLD_MEMBERS
 from cyberfusion.config import get_settings
 from cyberfusion.db import transaction, utcnow
 from cyberfusion.errors import Forbidden, NotFound

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import WORLD_MEMBERS
+from testdata import WORLD_MEMBERS
 from sharing.helpers import contribute, indicator
 from sharing.leak import EXPECTED, HANDLINGS, VIEWERS, assert_matrix, expected_for
 

@@ -3,13 +3,15 @@ viewer and the purpose and applies ``policy.readable_by``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import JSON, Boolean, and_, exists, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
+from cyberfusion.db import UTCDateTime
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing import policy
@@ -65,13 +67,54 @@ def existing_versions(session: Session, *, org_id: int,
 # Core inserts on the tables, not ORM bulk inserts: measured 1.26x faster, and one executemany
 # per batch instead of a statement per run of rows that happen to share the same columns.
 def insert_objects(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(StixObject.__table__), rows)
+    _insert_many(session, StixObject.__table__, rows)
 
 
 def insert_observables(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(Observable.__table__), rows)
+    _insert_many(session, Observable.__table__, rows)
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """What UTCDateTime + SQLAlchemy's SQLite DATETIME store, byte for byte."""
+    if value is None:
+        return None
+    v = value.astimezone(UTC)
+    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+            f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}")
+
+
+def _sqlite_json(value: Any) -> str:
+    return json.dumps(value)  # SQLAlchemy's JSON type on SQLite: json.dumps, None as 'null'
+
+
+def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany for a batch of rows that all have the same keys.
+
+    On SQLite the rows go to the driver directly, converted here as the column types would:
+    SQLAlchemy's per-value type processing was 24% of import CPU (cProfile, 20k indicators),
+    more than SQLite's own work. PostgreSQL keeps the Core path (psycopg binds natively).
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    converters = []
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, UTCDateTime):
+            converters.append(_sqlite_datetime)
+        elif isinstance(column_type, JSON):
+            converters.append(_sqlite_json)
+        elif isinstance(column_type, Boolean):
+            converters.append(lambda v: None if v is None else int(bool(v)))
+        else:
+            converters.append(None)
+    plan = list(zip(names, converters, strict=True))
+    params = [tuple(row[n] if c is None else c(row[n]) for n, c in plan) for row in rows]
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    session.connection().exec_driver_sql(sql, params)
 
 
 # --- reads (policy-filtered) -------------------------------------------------------------------
@@ -89,7 +132,7 @@ def search_objects(session: Session, *, viewer: Viewer, purpose: str, text: str 
             select(Observable.stix_id).where(tuple_(Observable.kind, Observable.value).in_(list(values)),
                                              observables_readable(viewer, purpose))))
     if text:
-        matches.append(StixObject.search_text.like(f"%{text.lower()}%"))
+        matches.append(StixObject.search_text.contains(text.lower(), autoescape=True))  # % and _ literal
     if matches:
         q = q.where(or_(*matches))
     if types:
