@@ -52,13 +52,25 @@ def jobs_list(status: Optional[str] = None, limit: int = 50, fmt: OutputFormat =
 
 @jobs_app.command("enqueue")
 @handled
-def jobs_enqueue(kind: str, fmt: OutputFormat = FormatOpt) -> None:
-    """Queue a job of a known kind (e.g. retention.run)."""
+def jobs_enqueue(kind: str,
+                 payload: Optional[str] = typer.Option(None, help='the job\'s input as a JSON object, e.g. '
+                                                                  '\'{"period": "2026-10", "all": true}\''),
+                 fmt: OutputFormat = FormatOpt) -> None:
+    """Queue a job of a known kind (e.g. retention.run, correlation.rebuild, reports.generate)."""
+    import json
+
     import cyberfusion.jobs.handlers  # noqa: F401
+    from cyberfusion.errors import InvalidInput
     from cyberfusion.jobs.service import enqueue
+    try:
+        data = json.loads(payload) if payload else {}
+    except ValueError as exc:
+        raise InvalidInput(f"not JSON: {exc}", field="payload") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("must be a JSON object", field="payload")
     with session_scope() as session:
-        job = enqueue(session, kind=kind)
-        emit({"id": job.id, "kind": job.kind, "status": job.status}, fmt)
+        job = enqueue(session, kind=kind, payload=data)
+        emit({"id": job.id, "kind": job.kind, "status": job.status, "payload": job.payload}, fmt)
 
 
 @handled

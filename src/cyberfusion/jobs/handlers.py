@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cyberfusion.config import get_settings
+from cyberfusion.errors import InvalidInput
 from cyberfusion.fusion import alerts  # noqa: F401 - registers fusion.alerts.deliver and fusion.alerts.send
 from cyberfusion.intel import retention
 from cyberfusion.jobs.service import enqueue, handler
+from cyberfusion.sharing.viewer import Viewer
 
 
 @handler("retention.run")
@@ -32,3 +34,31 @@ def run_analyzers(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
         waiting = analyzer_runs.queued_among(session, ids=report.run_ids)
         enqueue(session, kind="analyzers.run", payload={"ids": waiting}, delay=timedelta(seconds=30))
     return report.as_dict()
+
+
+def _member_viewer(session: Session, payload: dict[str, Any]) -> Viewer:
+    """The member a job acts for (payload "member": e-mail), with today's access."""
+    from cyberfusion.partners import repository as partners_repo
+    from cyberfusion.partners import service as partners
+
+    email = payload.get("member")
+    member = partners_repo.member_by_email(session, email) if isinstance(email, str) else None
+    if member is None:
+        raise InvalidInput(f"payload 'member' must name an existing member's e-mail, got {email!r}", field="member")
+    return partners.resolve_viewer(session, member)
+
+
+@handler("correlation.rebuild")
+def rebuild_correlation(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """Recompute correlation terms and per-value aggregates from the observables index."""
+    from cyberfusion.fusion import correlate
+
+    return dict(correlate.rebuild(session))
+
+
+@handler("ai.index")
+def index_similar_reports(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """Embed the reports the member may hand to the model that have none yet (similar-report links)."""
+    from cyberfusion.ai import similar
+
+    return {"embedded": similar.index(session, viewer=_member_viewer(session, payload))}
