@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     web_idle_minutes: int = Field(default=60, ge=5, description="Web session ends after this long without a request")
     web_login_max_failures: int = Field(default=5, ge=1, description="Failed web sign-ins before the account is locked (with growing back-off)")
     web_lockout_max_minutes: int = Field(default=15, ge=1, description="Longest web sign-in lock after repeated failures")
+    max_request_mb: int = Field(default=100, ge=1, description="Largest HTTP request body in MiB (413 above it); CLI imports stream and have no limit")
+    api_auth_max_failures: int = Field(default=20, ge=1, description="Failed API/TAXII token authentications from one client address before further failures get 429 (growing back-off)")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -86,13 +88,23 @@ class Settings(BaseSettings):
     def effective_secret_key(self) -> str:
         if self.secret_key:
             return self.secret_key
+        import os
         import secrets
+        import tempfile
 
         path = self.data_dir / "secret.key"
         if not path.exists():
+            # Several server processes may start at once: the first link wins, all read the same key.
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".secret-")  # created 0600
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(48))
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
         return path.read_text().strip()
 
 
