@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from ingest.test_pipeline import SRC, counts, import_as, ip_indicators
+from ingest.test_pipeline import CRASH_SCRIPT, SRC, counts, import_as, ip_indicators
 from sharing.helpers import bundle_file
 from sqlalchemy import text
 
@@ -30,28 +30,6 @@ OBJECTS = int(os.environ.get("CFC_CRASH_OBJECTS", "1000"))
 KILLS = int(os.environ.get("CFC_CRASH_KILLS", "20"))
 SEED = int(os.environ.get("CFC_CRASH_SEED", "20261126"))
 
-CHILD = r"""
-import sys
-from pathlib import Path
-
-from sqlalchemy import text
-
-from cyberfusion.config import get_settings
-from cyberfusion.db import make_engine, make_sessionmaker, transaction
-from cyberfusion.ingest.pipeline import import_file
-from cyberfusion.partners import repository, service
-from cyberfusion.sharing.handling import HandlingSpec
-
-factory = make_sessionmaker(make_engine(get_settings().effective_database_url))
-member_id, path = int(sys.argv[1]), Path(sys.argv[2])
-with transaction(factory) as s:
-    viewer = service.resolve_viewer(s, repository.member_by_id(s, member_id))
-    if s.get_bind().dialect.name == "postgresql":
-        print("backend", s.execute(text("SELECT pg_backend_pid()")).scalar_one(), flush=True)
-    print("started", flush=True)
-    import_file(s, viewer=viewer, path=path, fmt="stix", spec=HandlingSpec(tlp="green"))
-print("committed", flush=True)
-"""
 
 
 def _run_child(world, engine, path: Path, kill_after: float | None) -> tuple[bool, float]:  # type: ignore[no-untyped-def]
@@ -60,7 +38,7 @@ def _run_child(world, engine, path: Path, kill_after: float | None) -> tuple[boo
     Returns (whether it said it committed, seconds). A kill can land between the commit and
     that line, so callers judge by the store, not by this flag."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "CFC_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(world.members["vendor"]), str(path)], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, str(world.members["vendor"]), str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     watchdog = threading.Timer(300, proc.kill)  # a hung child must not hang the suite
     watchdog.start()

@@ -160,6 +160,7 @@ with transaction(factory) as s:
         # Rows this transaction has written so far (visible to itself only).
         print("progress", n, s.execute(text("SELECT count(*) FROM stix_objects")).scalar_one(), flush=True)
 
+    print("started", flush=True)
     import_file(s, viewer=viewer, path=path, fmt="stix", spec=HandlingSpec(tlp="green"), progress=progress)
 print("committed", flush=True)
 """
