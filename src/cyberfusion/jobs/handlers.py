@@ -62,3 +62,16 @@ def index_similar_reports(session: Session, payload: dict[str, Any]) -> dict[str
     from cyberfusion.ai import similar
 
     return {"embedded": similar.index(session, viewer=_member_viewer(session, payload))}
+
+
+@handler("taxii.purge_status")
+def purge_taxii_statuses(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """Forget TAXII status resources older than CFC_TAXII_STATUS_DAYS (or payload "days")."""
+    from cyberfusion.db import utcnow
+    from cyberfusion.taxii import repository as taxii_repository
+
+    days = int(payload.get("days", get_settings().taxii_status_days))
+    if days < 1:
+        raise InvalidInput("must be at least 1", field="days")
+    return {"deleted": taxii_repository.purge_statuses(session, before=utcnow() - timedelta(days=days)),
+            "kept_days": days}

@@ -292,6 +292,11 @@ def status_by_id(session: Session, status_id: str) -> TaxiiStatus | None:
     return session.get(TaxiiStatus, status_id)
 
 
+def purge_statuses(session: Session, *, before: datetime) -> int:
+    """Delete the status resources of POSTs made before this time; returns how many."""
+    return session.execute(delete(TaxiiStatus).where(TaxiiStatus.request_timestamp < before)).rowcount or 0
+
+
 # --- custom collections --------------------------------------------------------------------------
 
 def custom_collections(session: Session, *, enabled_only: bool = True) -> list[TaxiiCollection]:
