@@ -105,20 +105,28 @@ def identity_id(name: str = PARTNER) -> str:
 
 def iter_objects(n: int, *, seed: int = SEED) -> Iterator[dict[str, Any]]:
     """One identity, then ``n`` indicators with one observable each (simple STIX patterns)."""
-    rng = random.Random(seed)
     ident = identity_id()
     created = "2026-09-01T00:00:00.000Z"
     yield {"type": "identity", "spec_version": "2.1", "id": ident, "created": created, "modified": created,
            "name": PARTNER, "identity_class": "organization"}
+    for _kind, _value, obj in iter_indicators(n, seed=seed):
+        yield obj
+
+
+def iter_indicators(n: int, *, seed: int = SEED) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The ``n`` indicators of ``iter_objects`` (same seed, same objects), each with its (kind, value)."""
+    rng = random.Random(seed)
+    ident = identity_id()
     for i in range(n):
         kind, value = observable(rng)
         ts = _ts(rng)
-        yield {"type": "indicator", "spec_version": "2.1",
-               "id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-               "created": ts, "modified": ts, "name": f"{kind} {value}"[:200],
-               "indicator_types": ["malicious-activity"], "pattern": to_pattern(kind, value),
-               "pattern_type": "stix", "valid_from": ts, "confidence": rng.choice((30, 50, 70, 85, 95)),
-               "labels": ["malware"], "created_by_ref": ident, "object_marking_refs": [TLP_AMBER_V1]}
+        yield kind, value, {
+            "type": "indicator", "spec_version": "2.1",
+            "id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+            "created": ts, "modified": ts, "name": f"{kind} {value}"[:200],
+            "indicator_types": ["malicious-activity"], "pattern": to_pattern(kind, value),
+            "pattern_type": "stix", "valid_from": ts, "confidence": rng.choice((30, 50, 70, 85, 95)),
+            "labels": ["malware"], "created_by_ref": ident, "object_marking_refs": [TLP_AMBER_V1]}
 
 
 def write_bundle(path: Path, n: int, *, seed: int = SEED) -> int:

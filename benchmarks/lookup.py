@@ -157,6 +157,10 @@ def run_http(db_url: str, data_dir: Path, token: str, values: list[str], request
         server.wait(timeout=30)
 
 
+def _load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def pct(xs: list[float], p: float) -> float:
     ordered = sorted(xs)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
@@ -209,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cyberfusion lookup benchmark")
         for k, v in _common.environment():
             print(f"  {k:9} {v}")
+        print(f"  {'load':9} {_load()} (1/5/15-min load average at start; compare with cpus)")
         print(f"  {'database':9} sqlite (temporary file)")
         world = _common.fresh_world(None, work, "lookup")
         try:
@@ -221,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             print()
 
             latencies = run_http(str(world.engine.url), work / "data", token, values, args.requests)
+            load_http = _load()
             wall, cpu, result = run_batch(world, viewer, values)
+            load_batch = _load()
             parse_s = run_parse(values)
             set_s = run_set(stored, values)
         finally:
@@ -237,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
          f"{statistics.mean(hz) * 1000:.2f}"),
     ])
     p99 = pct(lk, 99)
+    print(f"   load average after a.: {load_http}")
     print(f"   lookup p99 / healthz p99 = {p99 / pct(hz, 99):.1f}x;  p99 {p99:.2f} ms vs target < {P99_TARGET_MS} ms "
           f"({'met' if p99 < P99_TARGET_MS else 'NOT met'})")
     print()
@@ -251,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         ("   of which parsing alone (refang + detect, cold caches)", f"{parse_s:.3f}", f"{n / parse_s:,.0f}"),
         ("ceiling: Python set membership of the same values", f"{set_s:.4f}", f"{set_rate:,.0f}"),
     ])
+    print(f"   load average after b.: {load_batch}")
     print(f"   ours / set ceiling = {rate / set_rate:.4f}x ({set_rate / rate:,.0f}x slower); cpu {cpu:.2f} s; "
           f"{rate:,.0f} values/s vs target >= {BATCH_TARGET:,} ({'met' if rate >= BATCH_TARGET else 'NOT met'})")
     return 0

@@ -22,7 +22,8 @@ def test_demo_loads_once_with_every_kind_of_partner(engine, factory):
     second = load_demo(engine, indicators=600, quiet=True)
     assert (first["loaded_now"], second["loaded_now"]) == (True, False)
     assert first["objects"] == second["objects"] > 600
-    assert (first["organisations"], first["members"]) == (33, len(LOGINS))
+    # the products demo adds a feed account for each of its eight contributing partners
+    assert (first["organisations"], first["members"]) == (33, len(LOGINS) + 8)
     with factory() as s:
         orgs = list(s.scalars(select(Organisation)))
         assert {o.kind for o in orgs} == {"law_enforcement", "national_bureau", "private", "academia",
@@ -31,7 +32,9 @@ def test_demo_loads_once_with_every_kind_of_partner(engine, factory):
         assert {o.region for o in orgs} == {"Africa", "Americas", "Asia & South Pacific", "Europe",
                                             "Middle East & North Africa"}
         assert sorted(o.vetting_status for o in orgs).count("approved") == 31
-        assert s.scalar(select(func.count()).select_from(Contribution)) == 6
+        # six main contributions, 51 from the products demo (six partners x eight crime types, three
+        # "no further dissemination" files)
+        assert s.scalar(select(func.count()).select_from(Contribution)) == 6 + 51
         tlps = {t for t in s.scalars(select(StixObject.handling_id).distinct())}
         assert len(tlps) >= 5
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from cyberfusion import __version__
 from cyberfusion.api import problems
+from cyberfusion.api.guards import RequestGuard, SecurityHeaders
 from cyberfusion.config import Settings, get_settings
 from cyberfusion.db import make_engine, make_sessionmaker, migration_state, require_current_schema
 from cyberfusion.errors import CyberfusionError
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         require_current_schema(engine)
     app = FastAPI(title="cyberfusion", version=__version__, lifespan=_lifespan,
                   description="Cyber fusion centre: shared intelligence under enforced handling rules.")
+    app.add_middleware(RequestGuard, max_bytes=settings.max_request_mb * 1024 * 1024)
+    app.add_middleware(SecurityHeaders)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

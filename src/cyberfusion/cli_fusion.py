@@ -229,16 +229,18 @@ def alerts_list(as_member: str = AsOpt, purpose: str = PurposeOpt, unread: bool 
 
 @alerts_app.command("deliver")
 @handled
-def alerts_deliver(fmt: OutputFormat = FormatOpt) -> None:
+def alerts_deliver(queue: bool = typer.Option(False, "--queue", help="hand the deliveries to the job queue "
+                                                                    "(sent by cfc worker) instead of sending here"),
+                   fmt: OutputFormat = FormatOpt) -> None:
     """Batch new alerts per recipient and send due webhook/e-mail deliveries (retries, dead-letter)."""
     with session_scope() as session:
-        report = alerts.deliver_pending(session, settings=get_settings())
+        report = alerts.deliver_pending(session, settings=get_settings(), queue=queue)
     emit(report.as_dict(), fmt)
 
 
 @alerts_app.command("deliveries")
 @handled
-def alerts_deliveries(status: Optional[str] = typer.Option(None, help="pending, delivered or dead"),
+def alerts_deliveries(status: Optional[str] = typer.Option(None, help="pending, queued, delivered or dead"),
                       limit: int = 100, fmt: OutputFormat = FormatOpt) -> None:
     with session_scope() as session:
         rows = alerts.list_deliveries(session, status=status, limit=limit)

@@ -59,7 +59,9 @@ def _write_package(out_dir: Path, batch: service.Batch) -> Path:
 @handled
 def report_country(countries: list[str] = typer.Argument(None, help="ISO 3166-1 alpha-2 codes"),
                    period: str = typer.Option(..., help="YYYY-MM, YYYY-Www, YYYY-Qn or YYYY"),
-                   as_member: str = AsOpt,
+                   as_member: str | None = typer.Option(
+                       None, "--as", help="e-mail of the host-centre analyst generating (default: the host "
+                                          "centre's operator; each report is compiled under its recipient's view)"),
                    all_countries: bool = typer.Option(False, "--all", help="every country with a national bureau"),
                    recipient: str | None = typer.Option(None, help="recipient organisation (one country)"),
                    formats: str = typer.Option(",".join(REPORT_FORMATS), help="html, pdf, stix, csv"),
@@ -69,7 +71,8 @@ def report_country(countries: list[str] = typer.Argument(None, help="ISO 3166-1 
                    fmt: OutputFormat = FormatOpt) -> None:
     """One report package per country (HTML, PDF, STIX, CSV) plus a summary table."""
     with session_scope() as session:
-        batch = service.generate(session, viewer=_viewer(session, as_member), period=period,
+        viewer = _viewer(session, as_member) if as_member else service.operator_viewer(session)
+        batch = service.generate(session, viewer=viewer, period=period,
                                  countries=countries or [], all_countries=all_countries, recipient=recipient,
                                  k=get_settings().k_threshold, formats=split_list(formats), send=send)
     root = _write_package(output or Path(get_settings().data_dir) / "reports", batch)
@@ -84,6 +87,17 @@ def report_country(countries: list[str] = typer.Argument(None, help="ISO 3166-1 
     for s in batch.skipped:
         err_console.print(f"skipped {s['country']} ({s['recipient']}): {s['reason']}")
     console.print(f"packages in {root}")
+
+
+@report_app.command("reindex")
+@handled
+def report_reindex(as_member: str | None = typer.Option(None, "--as", help="host-centre analyst (default: operator)"),
+                   full: bool = typer.Option(False, "--full", help="drop and rebuild (e.g. new geolocation data)"),
+                   fmt: OutputFormat = FormatOpt) -> None:
+    """Back-fill the per-observable country index that country reports read."""
+    with session_scope() as session:
+        viewer = _viewer(session, as_member) if as_member else service.operator_viewer(session)
+        emit(service.reindex(session, viewer=viewer, full=full), fmt)
 
 
 @report_app.command("list")

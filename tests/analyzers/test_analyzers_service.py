@@ -371,19 +371,19 @@ def test_import_queues_configured_runs_as_a_job_that_the_worker_runs(world, tmp_
         runs = s.scalars(select(AnalyzerRun).order_by(AnalyzerRun.id)).all()
         assert [(r.value, r.status, r.trigger, r.contribution_id) for r in runs] == [
             ("198.51.100.1", "queued", "ingest", cid), ("198.51.100.2", "queued", "ingest", cid)]
-        jobs = s.scalars(select(Job)).all()
+        jobs = s.scalars(select(Job).where(Job.kind == "analyzers.run")).all()
         assert [(j.kind, j.status, j.payload) for j in jobs] == [("analyzers.run", "queued",
                                                                   {"ids": [r.id for r in runs]})]
     assert Counting.calls == 0
-    assert work(world.factory, once=True, idle_sleep=0) == 1
+    assert work(world.factory, once=True, idle_sleep=0, kinds=["analyzers.run"]) == 1
     with session_of(world) as s:
         assert [r.status for r in s.scalars(select(AnalyzerRun).order_by(AnalyzerRun.id))] == ["done", "done"]
-        job = s.scalars(select(Job)).one()
+        job = s.scalars(select(Job).where(Job.kind == "analyzers.run")).one()
         assert (job.status, job.result["done"]) == ("done", 2)
         results = s.scalars(select(Contribution).where(Contribution.source_format == "analyzer")).all()
         assert len(results) == 2 and all(c.organisation_id == world.orgs["bank"] for c in results)
         # the results' own import queued nothing more
-        assert s.scalar(select(func.count()).select_from(Job)) == 1
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.kind == "analyzers.run")) == 1
     assert Counting.calls == 2
     assert [d["trigger"] for d in audit_runs(world)] == ["ingest", "ingest"]
 
@@ -396,12 +396,12 @@ def test_runs_deferred_by_a_rate_limit_get_a_later_job(world, tmp_path):
         service.configure(s, name="test-limited", auto_kinds=["ipv4-addr"])
     contribute(world, tmp_path, "bank", [indicator("ipv4-addr", "198.51.100.7"), indicator("ipv4-addr", "198.51.100.8")],
                HandlingSpec(tlp="amber"))
-    assert work(world.factory, once=True, idle_sleep=0) == 1
+    assert work(world.factory, once=True, idle_sleep=0, kinds=["analyzers.run"]) == 1
     with session_of(world) as s:
         runs = s.scalars(select(AnalyzerRun).order_by(AnalyzerRun.id)).all()
         assert [r.status for r in runs] == ["done", "queued"]
         assert runs[1].error == "deferred: rate limit of 1 calls per 3600 s reached"
-        later = s.scalars(select(Job).where(Job.status == "queued")).one()
+        later = s.scalars(select(Job).where(Job.status == "queued", Job.kind == "analyzers.run")).one()
         assert later.payload == {"ids": [runs[1].id]} and later.run_after > utcnow() + timedelta(seconds=20)
 
 

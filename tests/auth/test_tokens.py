@@ -72,3 +72,36 @@ def test_expiry_must_be_positive(world):
     with world.factory() as s, pytest.raises(InvalidInput) as exc:
         tokens.issue(s, member=repository.member_by_id(s, world.members["bank"]), expires_days=0)
     assert exc.value.field == "expires_days"
+
+
+def test_request_authentication_trusts_a_checked_token_for_a_few_seconds(world, monkeypatch):
+    """Revocation by tokens.revoke in this process applies at once; a revocation written by
+    another process applies once CACHE_SECONDS have passed; a deactivated member at once."""
+    from sqlalchemy import update
+
+    from cyberfusion.partners.models import Member
+    token, prefix = _issue(world)
+    with transaction(world.factory) as s:
+        assert tokens.authenticate_request(s, token).id == world.members["bank"]
+    with transaction(world.factory) as s:  # as another process would: the row only
+        s.execute(update(ApiToken).where(ApiToken.prefix == prefix).values(revoked_at=utcnow()))
+    with world.factory() as s:
+        assert tokens.authenticate_request(s, token).id == world.members["bank"]
+        monkeypatch.setattr(tokens, "CACHE_SECONDS", 0.0)
+        with pytest.raises(Unauthenticated, match="token revoked"):
+            tokens.authenticate_request(s, token)
+
+    monkeypatch.setattr(tokens, "CACHE_SECONDS", 60.0)
+    other, other_prefix = _issue(world, key="vendor")
+    with transaction(world.factory) as s:
+        assert tokens.authenticate_request(s, other).id == world.members["vendor"]
+        tokens.revoke(s, prefix=other_prefix)
+    with world.factory() as s, pytest.raises(Unauthenticated, match="token revoked"):
+        tokens.authenticate_request(s, other)
+
+    third, _ = _issue(world, key="telco")
+    with transaction(world.factory) as s:
+        assert tokens.authenticate_request(s, third).id == world.members["telco"]
+        s.execute(update(Member).where(Member.id == world.members["telco"]).values(active=False))
+    with world.factory() as s, pytest.raises(Unauthenticated, match="member inactive"):
+        tokens.authenticate_request(s, third)

@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import email
 import json
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from cyberfusion.audit.models import AuditEntry
 from cyberfusion.config import get_settings
 from cyberfusion.db import transaction, utcnow
 from cyberfusion.errors import Forbidden, InvalidInput
 from cyberfusion.fusion import alerts, warninglists, watch
 from cyberfusion.fusion.models import Alert, Delivery
+from cyberfusion.jobs import service as jobs
+from cyberfusion.jobs.models import Job
 from fusion.fusion_helpers import WARNINGLISTS, give, indicator
 
 
@@ -243,6 +250,113 @@ def test_delivery_rechecks_the_policy(world, tmp_path, receiver):
          expires_at=utcnow() + timedelta(seconds=2))
     report = _deliver(world, utcnow() + timedelta(minutes=5))
     assert (report.created, len(receiver.requests)) == (0, 0)
+
+
+
+# --- delivery through the job queue (`cfc worker`) -------------------------------------------------
+
+@pytest.fixture
+def queue_settings(world, monkeypatch):
+    """Settings the worker reads itself: 1 s backoff, 3 attempts, no batching interval."""
+    for name, value in (("WEBHOOK_ALLOW_PRIVATE", "true"), ("WEBHOOK_BACKOFF_SECONDS", "1"),
+                        ("WEBHOOK_MAX_ATTEMPTS", "3"), ("ALERT_INTERVAL_SECONDS", "0")):
+        monkeypatch.setenv(f"CFC_{name}", value)
+    get_settings.cache_clear()
+
+
+ALERT_JOBS = [alerts.DELIVER_JOB, alerts.SEND_JOB]  # imports also queue other packages' jobs
+
+
+def _jobs(world):
+    with world.factory() as s:
+        return [(j.kind, j.status, j.attempts)
+                for j in s.scalars(select(Job).where(Job.kind.in_(ALERT_JOBS)).order_by(Job.id))]
+
+
+def _run_worker(world):
+    with world.factory() as s:
+        due = min(s.scalars(select(Job.run_after).where(Job.status == "queued", Job.kind.in_(ALERT_JOBS))),
+                  default=None)
+    if due is not None and due > utcnow():
+        time.sleep((due - utcnow()).total_seconds() + 0.05)
+    return jobs.run_batch(world.factory, worker="test-worker", kinds=ALERT_JOBS)
+
+
+def test_the_worker_sends_a_queued_webhook_and_retries_it_with_backoff(world, tmp_path, receiver, queue_settings):
+    _, secret = _watch(world, "analyst", [{"type": "cidr", "value": "203.0.113.48/29"}], webhook_url=receiver.url)
+    give(world, tmp_path, "vendor", [indicator("ipv4-addr", "203.0.113.50")])
+    give(world, tmp_path, "bank", [indicator("ipv4-addr", "203.0.113.52")])
+    # The imports raised alerts and queued one batching job between them.
+    assert _jobs(world) == [(alerts.DELIVER_JOB, "queued", 0)]
+    receiver.statuses = [503]
+    assert _run_worker(world) == 1  # batches: one delivery, handed to its own job
+    with world.factory() as s:
+        d = s.scalars(select(Delivery)).one()
+        assert (d.status, d.attempts, len(d.alert_ids)) == ("queued", 0, 2)
+    assert _jobs(world) == [(alerts.DELIVER_JOB, "done", 1), (alerts.SEND_JOB, "queued", 0)]
+    before = utcnow()
+    assert _run_worker(world) == 1  # first attempt: 503
+    after = utcnow()
+    with world.factory() as s:
+        d = s.scalars(select(Delivery)).one()
+        job = s.scalars(select(Job).where(Job.kind == alerts.SEND_JOB)).one()
+        assert (d.status, d.attempts, d.last_error) == ("queued", 1, "HTTP 503")
+        assert (job.status, job.attempts, job.last_error) == ("queued", 1, "DeliveryFailed: HTTP 503")
+        assert before + timedelta(seconds=1) <= job.run_after <= after + timedelta(seconds=1)  # the webhook backoff
+        assert d.next_attempt_at == job.run_after
+    assert jobs.run_batch(world.factory, worker="test-worker", kinds=ALERT_JOBS) == 0  # not due before the backoff
+    assert len(receiver.requests) == 1
+    assert _run_worker(world) == 1  # second attempt: 200
+    with world.factory() as s:
+        d = s.scalars(select(Delivery)).one()
+        assert (d.status, d.attempts, d.last_error, d.payload) == ("delivered", 2, None, "")
+    assert _jobs(world) == [(alerts.DELIVER_JOB, "done", 1), (alerts.SEND_JOB, "done", 2)]
+    assert [h["X-Cyberfusion-Attempt"] for h, _b in receiver.requests] == ["1", "2"]
+    for headers, body in receiver.requests:
+        assert alerts.verify_signature(secret, body, headers["X-Cyberfusion-Signature"])
+        assert sorted(a["observable"]["value"] for a in json.loads(body)["alerts"]) == ["203.0.113.50", "203.0.113.52"]
+    # The inline path does not touch what the queue owns.
+    assert _deliver(world, utcnow() + timedelta(hours=1)).as_dict() == {
+        "created": 0, "delivered": 0, "failed": 0, "dead": 0, "waiting": 0, "queued": 0}
+
+
+def test_the_worker_dead_letters_after_max_attempts_then_cfc_worker_sends_the_requeued_one(
+        world, tmp_path, receiver, queue_settings):
+    _watch(world, "analyst", [{"type": "value", "value": "203.0.113.51"}], webhook_url=receiver.url,
+           email="soc@host.example")
+    give(world, tmp_path, "vendor", [indicator("ipv4-addr", "203.0.113.51")])
+    receiver.statuses = [500] * 10
+    runs = [_run_worker(world) for _ in range(4)]  # batch (webhook + e-mail), then 3 failures at 0, +1 s, +2 s
+    assert runs == [1, 2, 1, 1]
+    assert _run_worker(world) == 0  # nothing left: dead-lettered
+    assert len(receiver.requests) == 3
+    with world.factory() as s:
+        webhook = s.scalars(select(Delivery).where(Delivery.channel == "webhook")).one()
+        mail = s.scalars(select(Delivery).where(Delivery.channel == "email")).one()
+        assert (webhook.status, webhook.attempts, webhook.last_error) == ("dead", 3, "HTTP 500")
+        assert json.loads(webhook.payload)["alerts"][0]["observable"]["value"] == "203.0.113.51"
+        assert (mail.status, mail.attempts) == ("delivered", 1)
+        sends = [(j.status, j.attempts, j.last_error) for j in
+                 s.scalars(select(Job).where(Job.kind == alerts.SEND_JOB).order_by(Job.id))]
+        assert sends == [("dead", 3, "DeliveryFailed: HTTP 500"), ("done", 1, None)]
+        dead = [a for a in s.scalars(select(AuditEntry).where(AuditEntry.action == "fusion.alerts.dead"))]
+        assert [a.detail["delivery_id"] for a in dead] == [webhook.id]
+    assert len(sorted((get_settings().data_dir / "mail").glob("*.eml"))) == 1
+    with transaction(world.factory) as s:
+        alerts.requeue(s, delivery_id=webhook.id)
+    receiver.statuses = []
+    # The real command, in its own process, against the same database.
+    cfc = Path(sys.executable).with_name("cfc")
+    for _ in range(2):  # batching job (hands the requeued delivery over), then the send job
+        out = subprocess.run([str(cfc), "worker", "--once", "--format", "json"], capture_output=True, text=True,
+                             timeout=120, check=True)
+        assert json.loads(out.stdout)["jobs_run"] >= 1
+        if len(receiver.requests) == 4:
+            break
+    assert len(receiver.requests) == 4
+    with world.factory() as s:
+        d = s.get(Delivery, webhook.id)
+        assert (d.status, d.attempts, d.payload) == ("delivered", 1, "")
 
 
 # --- over HTTP --------------------------------------------------------------------------------------

@@ -79,3 +79,39 @@ def test_a_file_can_be_contributed_again_after_retention_deleted_it(world, tmp_p
     assert second.contribution_id != first.contribution_id
     with transaction(world.factory) as s:
         assert len(intel.search(s, viewer=world.viewer("vendor"), purpose="investigation", q="192.0.2.30").items) == 1
+
+
+def test_retention_delete_takes_the_contribution_out_of_correlation_counts(world, tmp_path):
+    """Three organisations report one URL; retention deletes one report: the per-value counts
+    (over-correlation guard) and the corroboration drop from 3 to 2, the host term's count too."""
+    from cyberfusion.fusion import correlate
+    from cyberfusion.fusion.models import ValueStat
+
+    now = utcnow()
+    url = "http://c2.retention.example.net/gate"
+    expiring = contribute(world, tmp_path, "vendor", [indicator("url", url)],
+                          HandlingSpec(tlp="clear", expires_at=now + timedelta(days=1)))
+    contribute(world, tmp_path, "bank", [indicator("url", url)], HandlingSpec(tlp="clear"))
+    contribute(world, tmp_path, "telco", [indicator("url", url)], HandlingSpec(tlp="clear"))
+
+    def facts():
+        with transaction(world.factory) as s:
+            out = correlate.correlations(s, viewer=world.viewer("analyst"), purpose="investigation", value=url)
+            counts = (s.get(ValueStat, (url, "url")).contributions,
+                      s.get(ValueStat, ("net.example.retention.c2", "host")).contributions)
+        return counts, out["corroboration"]
+
+    assert facts() == ((3, 3), 3)
+    with transaction(world.factory) as s:
+        report = retention.run(s, grace_days=30, now=now + timedelta(days=1, minutes=1))
+    assert report.hidden == [expiring.contribution_id]
+    # Hidden: no longer readable, but still counted until its rows are deleted.
+    assert facts() == ((3, 3), 2)
+    with transaction(world.factory) as s:
+        report = retention.run(s, grace_days=30, now=now + timedelta(days=33))
+    assert report.deleted == [expiring.contribution_id]
+    assert facts() == ((2, 2), 2)
+    with transaction(world.factory) as s:
+        rebuilt = correlate.rebuild(s)
+    assert rebuilt["terms_added"] == 0
+    assert facts() == ((2, 2), 2)  # the maintained counts equal a recount from the index

@@ -31,7 +31,7 @@ def test_correlation_rebuild_runs_as_a_job(world, tmp_path):
     r = cfc("jobs", "enqueue", "correlation.rebuild", "--format", "json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["status"] == "queued"
-    r = cfc("worker", "--once", "--format", "json")
+    r = cfc("worker", "--once", "--kinds", "correlation.rebuild", "--format", "json")
     assert (r.exit_code, json.loads(r.stdout)["jobs_run"]) == (0, 1)
     job = _jobs(world)["correlation.rebuild"]
     # the import indexed both already: a rebuild adds nothing and counts what is there
@@ -42,7 +42,7 @@ def test_correlation_rebuild_runs_as_a_job(world, tmp_path):
 def test_a_job_with_a_bad_payload_fails_with_the_reason(world):
     r = cfc("jobs", "enqueue", "ai.index", "--payload", '{"member": "nobody@example.org"}', "--format", "json")
     assert r.exit_code == 0, r.stderr
-    cfc("worker", "--once")
+    cfc("worker", "--once", "--kinds", "ai.index")
     job = _jobs(world)["ai.index"]
     assert (job.status, job.attempts) == ("queued", 1)  # retried later with backoff, then dead-lettered
     assert job.last_error == ("InvalidInput: field 'member': payload 'member' must name an existing member's "
@@ -63,6 +63,6 @@ def test_similar_report_index_runs_as_a_job(world, tmp_path):
     contribute(world, tmp_path, "vendor", [report], HandlingSpec(tlp="green", purposes=("ai_processing",)))
     r = cfc("jobs", "enqueue", "ai.index", "--payload", '{"member": "analyst@example.org"}', "--format", "json")
     assert r.exit_code == 0, r.stderr
-    cfc("worker", "--once")
+    cfc("worker", "--once", "--kinds", "ai.index")
     job = _jobs(world)["ai.index"]
     assert (job.status, job.result) == ("done", {"embedded": 1})

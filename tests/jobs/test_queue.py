@@ -130,3 +130,18 @@ def test_workers_do_each_job_exactly_once_even_when_one_is_killed(engine, factor
         statuses = dict(conn.execute(text("SELECT status, COUNT(*) FROM jobs GROUP BY status")).all())
     assert len(rows) == n_jobs and all(count == 1 for _, count in rows)
     assert statuses == {"done": n_jobs}
+
+
+def test_unique_enqueue_returns_the_waiting_job_brought_forward(factory):
+    with transaction(factory) as s:
+        later = service.enqueue(s, kind="test.flaky", payload={"fail_times": 0}, delay=timedelta(hours=1),
+                                unique=True)
+        assert service.enqueue(s, kind="test.flaky", delay=timedelta(hours=2), unique=True).id == later.id
+        assert later.run_after > utcnow() + timedelta(minutes=59)  # a later request does not delay it
+        again = service.enqueue(s, kind="test.flaky", unique=True)
+        assert again.id == later.id and again.run_after <= utcnow()
+        assert repository.counts(s) == {"queued": 1}
+    CALLS.clear()
+    assert service.run_batch(factory, worker="w1") == 1
+    with transaction(factory) as s:  # nothing is waiting any more: a new job
+        assert service.enqueue(s, kind="test.flaky", payload={"fail_times": 0}, unique=True).id != later.id

@@ -5,23 +5,27 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from cyberfusion.db import transaction
 from cyberfusion.demo import load_demo
+from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.regions import region_of
 from cyberfusion.partners import repository
 from cyberfusion.partners import service as partners
 from cyberfusion.products import service
-from cyberfusion.products.demo import load_products_demo
+from cyberfusion.products.demo import CRIMES, load_products_demo
 from cyberfusion.trends import service as trends
 
 
 def test_demo_reports_cover_every_region_and_trends_show_the_spike(engine, factory):
-    load_demo(engine, indicators=300, quiet=True)
-    with transaction(factory) as s:
-        first = load_products_demo(s)
+    load_demo(engine, indicators=300, quiet=True)  # loads the products demo as well
     with transaction(factory) as s:
         assert load_products_demo(s) == {"contributions": 0, "objects": 0}  # loads once
-    assert first["contributions"] == 51
+        names = list(s.scalars(select(Contribution.file_name)))
+        # six partners x eight crime types, and three partners' "no further dissemination" files
+        assert sum(n.endswith(tuple(f"-{c}.json" for c in CRIMES)) for n in names) == 48
+        assert sum(n.endswith("-nfd.json") for n in names) == 3
     with transaction(factory) as s:
         analyst = partners.resolve_viewer(s, repository.member_by_email(s, "analyst@cfc.example"))
         batch = service.generate(s, viewer=analyst, period="2026-10", all_countries=True, k=3, formats=("csv",))

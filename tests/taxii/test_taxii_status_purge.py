@@ -32,9 +32,9 @@ def test_old_statuses_are_purged_recent_ones_kept(client, world):
                   .values(request_timestamp=utcnow() - timedelta(days=8)))
         import cyberfusion.jobs.handlers  # noqa: F401 - registers the job kinds
         enqueue(s, kind="taxii.purge_status")
-    assert work(world.factory, once=True, idle_sleep=0) == 1
+    assert work(world.factory, once=True, idle_sleep=0, kinds=["taxii.purge_status"]) == 1
     with world.factory() as s:
-        job = s.query(Job).one()
+        job = s.query(Job).filter(Job.kind == "taxii.purge_status").one()
         assert (job.status, job.result) == ("done", {"deleted": 1, "kept_days": 7})
     h = basic(world, "bank")
     assert client.get(f"{ROOT}/status/{old}/", headers=h).status_code == 404

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from cyberfusion.ai import registry, review, service, similar
-from cyberfusion.ai.documents import Document, read_bytes
+from cyberfusion.ai.documents import read_bytes
 from cyberfusion.ai.schemas import AnalyseIn, DecisionIn, ResourceIn, SimilarIn, StatusIn, TextIn, UseCaseIn
 from cyberfusion.api.deps import CurrentViewer, SessionDep
 from cyberfusion.errors import InvalidInput
@@ -16,59 +17,70 @@ from cyberfusion.errors import InvalidInput
 router = APIRouter(prefix="/api/v1/ai", tags=["ai"])
 
 
-async def _document(request: Request) -> tuple[Document, dict[str, Any]]:
-    """A multipart 'file' upload or a JSON body with 'text' (and optionally 'name')."""
+async def _upload(request: Request) -> tuple[Any, dict[str, Any]]:
+    """The request's document, not yet parsed: () -> Document, and the form fields."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("a multipart request needs a 'file' part", field="file")
-        return read_bytes(await upload.read(), name=upload.filename or "upload"), dict(form)
+        data, name = await upload.read(), upload.filename or "upload"
+        return (lambda: read_bytes(data, name=name)), dict(form)
     try:
         body = TextIn.model_validate_json(await request.body())
     except ValueError as exc:
         errors = getattr(exc, "errors", lambda: [])()
         raise InvalidInput(errors[0]["msg"] if errors else str(exc),
                            field=".".join(str(p) for p in errors[0]["loc"]) if errors else "text") from None
-    return read_bytes(body.text.encode(), name=body.name, fmt="text"), {}
+    return (lambda: read_bytes(body.text.encode(), name=body.name, fmt="text")), {}
 
+
+# The body is read on the event loop; parsing documents, extraction and the database work run in
+# the thread pool, so one large PDF never stalls the other requests of this process.
 
 @router.post("/extract")
 async def extract(request: Request, session: SessionDep, viewer: CurrentViewer) -> dict[str, Any]:
     """Suggested observables per type (the documented shape of `cfc extract`); stores nothing."""
-    document, form = await _document(request)
-    return service.extract_document(session, viewer=viewer, document=document,
-                                    keep_reserved=str(form.get("keep_reserved", "")).lower() == "true")
+    document, form = await _upload(request)
+    keep = str(form.get("keep_reserved", "")).lower() == "true"
+    return await run_in_threadpool(lambda: service.extract_document(session, viewer=viewer, document=document(),
+                                                                    keep_reserved=keep))
 
 
 @router.post("/classify")
 async def classify(request: Request, session: SessionDep, viewer: CurrentViewer) -> dict[str, Any]:
-    document, _ = await _document(request)
-    return service.classify_document(session, viewer=viewer, document=document)
+    document, _ = await _upload(request)
+    return await run_in_threadpool(lambda: service.classify_document(session, viewer=viewer, document=document()))
 
 
 @router.post("/entities")
 async def entities(request: Request, session: SessionDep, viewer: CurrentViewer) -> dict[str, Any]:
-    document, _ = await _document(request)
-    return service.suggest_entities(session, viewer=viewer, document=document)
+    document, _ = await _upload(request)
+    return await run_in_threadpool(lambda: service.suggest_entities(session, viewer=viewer, document=document()))
 
 
 @router.post("/analyses", status_code=201)
 async def analyse(request: Request, session: SessionDep, viewer: CurrentViewer) -> dict[str, Any]:
     """Queue extraction, classification and entity suggestions for review (file, text or stix_id)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        document, _ = await _document(request)
-        return review.analyse(session, viewer=viewer, document=document)
+        document, _ = await _upload(request)
+        return await run_in_threadpool(lambda: review.analyse(session, viewer=viewer, document=document()))
     body = AnalyseIn.model_validate_json(await request.body() or b"{}")
-    document = read_bytes(body.text.encode(), name=body.name, fmt="text") if body.text else None
-    return review.analyse(session, viewer=viewer, document=document, stix_id=body.stix_id,
-                          with_entities=body.entities)
+
+    def work() -> dict[str, Any]:
+        document = read_bytes(body.text.encode(), name=body.name, fmt="text") if body.text else None
+        return review.analyse(session, viewer=viewer, document=document, stix_id=body.stix_id,
+                              with_entities=body.entities)
+
+    return await run_in_threadpool(work)
 
 
 @router.get("/review")
 def review_queue(session: SessionDep, viewer: CurrentViewer, status: str | None = "pending",
-                 run_id: str | None = None, after: int = 0, limit: int = 200) -> dict[str, Any]:
-    items = review.queue(session, viewer=viewer, status=status or None, run_id=run_id, after_id=after, limit=limit)
+                 run_id: str | None = None, after: int = 0, limit: int = 200,
+                 purpose: str = "ai_processing") -> dict[str, Any]:
+    items = review.queue(session, viewer=viewer, status=status or None, run_id=run_id, after_id=after, limit=limit,
+                         purpose=purpose)
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 

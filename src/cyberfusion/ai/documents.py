@@ -165,7 +165,23 @@ _HEADERS = ("From", "Reply-To", "Return-Path", "Sender", "To", "Cc", "Subject", 
             "Received")
 
 
+def _part_text(part: email.message.EmailMessage) -> str:
+    """A text part's content; an unknown or lying charset falls back to the raw bytes' best decoding."""
+    try:
+        return str(part.get_content())
+    except (LookupError, UnicodeError, ValueError):
+        return _decode(part.get_payload(decode=True) or b"")
+
+
 def _eml(data: bytes) -> str:
+    try:
+        return _eml_text(data)
+    except (LookupError, UnicodeError, ValueError, IndexError, AttributeError, TypeError) as exc:
+        # The stdlib parser is lenient but its header objects can still fail on crafted input.
+        raise InvalidInput(f"not a readable e-mail message: {exc}", field="file") from None
+
+
+def _eml_text(data: bytes) -> str:
     message = email.message_from_bytes(data, policy=email.policy.default)
     lines = [f"{name}: {value}" for name in _HEADERS for value in message.get_all(name, [])]
     body: list[str] = []
@@ -185,9 +201,9 @@ def _eml(data: bytes) -> str:
                 except InvalidInput:
                     pass
         elif ctype == "text/plain":
-            body.append(part.get_content())
+            body.append(_part_text(part))
         elif ctype == "text/html" and not any(p.get_content_type() == "text/plain" for p in message.walk()):
-            body.append(html_text(part.get_content()))
+            body.append(html_text(_part_text(part)))
     return "\n".join(lines) + "\n\n" + "\n\n".join(body)
 
 
@@ -233,18 +249,29 @@ def _xml_text(xml: bytes) -> str:
 def _office(data: bytes) -> str:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        parts = [info for info in sorted(archive.infolist(), key=lambda i: _natural(i.filename))
+                 if _OFFICE_PARTS.search(info.filename) or _RELS.search(info.filename)]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
         raise InvalidInput("not an Office Open XML or OpenDocument file", field="file") from None
-    total = 0
+    bomb = InvalidInput("the document expands too much when unpacked (a ZIP bomb?)", field="file")
+    # Declared sizes first (nothing is unpacked for a bomb that admits it), then the bytes really
+    # read, so a part that understates its size cannot get past the limit either.
+    if sum(info.file_size for info in parts) > MAX_UNZIPPED or any(
+            info.compress_size and info.file_size / info.compress_size > 200 for info in parts):
+        raise bomb
+    budget = MAX_UNZIPPED
     texts: list[str] = []
     links: list[str] = []
-    for info in sorted(archive.infolist(), key=lambda i: _natural(i.filename)):
-        if not (_OFFICE_PARTS.search(info.filename) or _RELS.search(info.filename)):
-            continue
-        total += info.file_size
-        if total > MAX_UNZIPPED or info.compress_size and info.file_size / info.compress_size > 200:
-            raise InvalidInput("the document expands too much when unpacked (a ZIP bomb?)", field="file")
-        xml = archive.read(info)
+    for info in parts:
+        try:
+            with archive.open(info) as member:
+                xml = member.read(budget + 1)
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError, ValueError) as exc:
+            # A bad CRC or a size that lies, an unsupported compression method, an encrypted part.
+            raise InvalidInput(f"a damaged or unreadable part in the document: {exc}", field="file") from None
+        budget -= len(xml)
+        if budget < 0:
+            raise bomb
         if _RELS.search(info.filename):
             links += re.findall(rb'Target="([^"]+)"[^>]*TargetMode="External"', xml)  # type: ignore[arg-type]
         else:

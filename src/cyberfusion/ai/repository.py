@@ -88,9 +88,17 @@ def purge_orphans(session: Session) -> int:
 
 # --- review queue ------------------------------------------------------------------------------
 
-def suggestions(session: Session, *, org_id: int, status: str | None = None, run_id: str | None = None,
-                ids: Sequence[int] = (), after_id: int = 0, limit: int = 200) -> list[AiSuggestion]:
-    q = select(AiSuggestion).where(AiSuggestion.organisation_id == org_id, AiSuggestion.id > after_id)
+def suggestions(session: Session, *, viewer: Viewer, purpose: str = AI_PURPOSE, status: str | None = None,
+                run_id: str | None = None, ids: Sequence[int] = (), after_id: int = 0,
+                limit: int = 200) -> list[AiSuggestion]:
+    """The viewer's organisation's suggestions. One made from a stored object is listed only while the
+    viewer may read that object for ``purpose`` and its handling permits ai_processing: what a model
+    said about a document is as confidential as the document."""
+    readable_sources = select(StixObject.pk).where(objects_readable(viewer, purpose),
+                                                   _permits_ai(StixObject.handling_id))
+    q = select(AiSuggestion).where(AiSuggestion.organisation_id == viewer.org_id, AiSuggestion.id > after_id,
+                                   or_(AiSuggestion.source_object_pk.is_(None),
+                                       AiSuggestion.source_object_pk.in_(readable_sources)))
     if status:
         q = q.where(AiSuggestion.status == status)
     if run_id:
@@ -123,7 +131,7 @@ def resources(session: Session, *, text: str | None = None, tags: Sequence[str] 
         q = q.where(or_(func.lower(AiResource.title).like(like), func.lower(AiResource.summary).like(like),
                         AiResource.tags.like(like)))
     if tags:
-        q = q.where(and_(*(AiResource.tags.like(f"%,{t},%") for t in tags)))
+        q = q.where(and_(*(AiResource.tags.contains(f",{t},", autoescape=True) for t in tags)))
     if kind:
         q = q.where(AiResource.kind == kind)
     return list(session.scalars(q.order_by(AiResource.id).limit(limit)))

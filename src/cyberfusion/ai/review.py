@@ -101,13 +101,20 @@ def as_dict(s: AiSuggestion) -> dict[str, Any]:
 
 
 def queue(session: Session, *, viewer: Viewer, status: str | None = "pending", run_id: str | None = None,
-          after_id: int = 0, limit: int = 200) -> list[dict[str, Any]]:
-    """Suggestions of the viewer's organisation; other organisations' AI output is never listed."""
+          after_id: int = 0, limit: int = 200, purpose: str = repository.AI_PURPOSE) -> list[dict[str, Any]]:
+    """Suggestions of the viewer's organisation that the viewer may read for ``purpose``; other
+    organisations' AI output is never listed. Every read is audited like a read of intelligence."""
     require_role(viewer, *_ROLES)
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"{status!r} is not one of: {', '.join(STATUSES)}", field="status")
-    rows = repository.suggestions(session, org_id=viewer.org_id, status=status, run_id=run_id, after_id=after_id,
-                                  limit=limit)
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("must be between 1 and 1000", field="limit")
+    rows = repository.suggestions(session, viewer=viewer, purpose=purpose, status=status, run_id=run_id,
+                                  after_id=after_id, limit=limit)
+    audit.record(session, action="ai.review.read", viewer=viewer, purpose=purpose,
+                 object_ids=sorted({s.source_name for s in rows if s.source_object_pk is not None}),
+                 detail={"status": status, "run_id": run_id, "after_id": after_id,
+                         "suggestions": [s.id for s in rows]})
     return [as_dict(s) for s in rows]
 
 
@@ -155,7 +162,7 @@ def decide(session: Session, *, viewer: Viewer, ids: list[int], decision: str, n
         raise InvalidInput(f"{decision!r} is not one of: {', '.join(DECISIONS)}", field="decision")
     if not ids:
         raise InvalidInput("name at least one suggestion", field="ids")
-    chosen = repository.suggestions(session, org_id=viewer.org_id, ids=sorted(set(ids)), limit=len(set(ids)))
+    chosen = repository.suggestions(session, viewer=viewer, ids=sorted(set(ids)), limit=len(set(ids)))
     missing = sorted(set(ids) - {s.id for s in chosen})
     if missing:
         raise NotFound(f"no suggestions {missing} in your organisation's queue")

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from cyberfusion.auth import tokens
+from cyberfusion.auth import throttle, tokens
+from cyberfusion.db import utcnow
 from cyberfusion.errors import Unauthenticated
 from cyberfusion.partners import service as partners
 from cyberfusion.partners.models import Member
@@ -41,10 +42,21 @@ def _bearer(request: Request) -> str:
 
 
 def current_member(request: Request, session: SessionDep) -> Member:
-    member = tokens.authenticate(session, _bearer(request))
+    token, now = _bearer(request), utcnow()
+    try:
+        member = tokens.authenticate_request(session, token, now=now)
+    except Unauthenticated:
+        throttle.failed_attempt(session, client=client_address(request), settings=request.app.state.settings,
+                                now=now)
+        raise
     # The last-used time is bookkeeping: keep it even when the request itself fails later.
     session.commit()
     return member
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (behind a proxy: what uvicorn --proxy-headers took from X-Forwarded-For)."""
+    return request.client.host if request.client else "unknown"
 
 
 CurrentMember = Annotated[Member, Depends(current_member)]

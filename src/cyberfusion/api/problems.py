@@ -11,8 +11,14 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cyberfusion.db import database_error
-from cyberfusion.errors import (CyberfusionError, InvalidInput, Problem, TooManyRequests, Unauthenticated,
-                               Unavailable)
+from cyberfusion.errors import (
+    CyberfusionError,
+    InvalidInput,
+    Problem,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+)
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("cyberfusion.api")

@@ -53,5 +53,5 @@ def search(session: Session, *, member_id: int | None = None, action: str | None
     if object_id:
         # object ids are JSON text; a LIKE on the serialised list works on both backends
         from sqlalchemy import String, cast
-        q = q.where(cast(AuditEntry.object_ids, String).like(f'%"{object_id}"%'))
+        q = q.where(cast(AuditEntry.object_ids, String).contains(f'"{object_id}"', autoescape=True))
     return list(session.scalars(q.order_by(AuditEntry.id).limit(limit)))

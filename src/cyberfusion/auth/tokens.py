@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,11 @@ from cyberfusion.partners import repository
 from cyberfusion.partners.models import ApiToken, Member
 
 _TOKEN_RE = re.compile(r"^cfc_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
+# Request authentication trusts a token checked less than this long ago without reading its
+# row again (or recording its use again): revocation by this process takes effect at once,
+# by another process (another server worker, the CLI) within this many seconds.
+CACHE_SECONDS = 5.0
+_RECENT: dict[str, tuple[int, datetime | None, float]] = {}  # digest -> (member, expires, checked at)
 
 
 def _digest(token: str) -> str:
@@ -66,7 +72,24 @@ def authenticate(session: Session, token: str, *, now: datetime | None = None) -
     if member is None or not member.active:
         raise Unauthenticated("member inactive")
     record.last_used_at = now
+    if len(_RECENT) > 10_000:
+        _RECENT.clear()
+    _RECENT[record.digest] = (member.id, record.expires_at, time.monotonic())
     return member
+
+
+def authenticate_request(session: Session, token: str, *, now: datetime | None = None) -> Member:
+    """``authenticate`` for each API request: a token checked in the last ``CACHE_SECONDS``
+    is not read again; its member is (a deactivated member is refused at once)."""
+    now = now or utcnow()
+    recent = _RECENT.get(_digest(token.strip()))
+    if recent is not None and time.monotonic() - recent[2] < CACHE_SECONDS:
+        member_id, expires_at, _checked = recent
+        if expires_at is None or expires_at > now:
+            member = repository.member_by_id(session, member_id)
+            if member is not None and member.active:
+                return member
+    return authenticate(session, token, now=now)
 
 
 def revoke(session: Session, *, prefix: str, now: datetime | None = None) -> ApiToken:
@@ -77,4 +100,5 @@ def revoke(session: Session, *, prefix: str, now: datetime | None = None) -> Api
     if record.revoked_at is None:
         record.revoked_at = now or utcnow()
     session.flush()
+    _RECENT.pop(record.digest, None)
     return record

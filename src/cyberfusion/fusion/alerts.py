@@ -12,6 +12,15 @@ is a failure: the delivery is retried after ``webhook_backoff_seconds`` × 2^(at
 dead-lettered (status "dead", payload kept for inspection and ``requeue``) after
 ``webhook_max_attempts`` failures. E-mail is rendered as an RFC 5322 file in the mail
 directory, or sent over SMTP when ``smtp_host`` is set.
+
+Two ways to run it: in-process (``cfc alerts deliver``: batch, then attempt every due delivery
+here, retrying on later calls), or through the job queue run by ``cfc worker``. An import that
+raises alerts queues one ``fusion.alerts.deliver`` job (unless one is already waiting); that job
+batches and hands each delivery to its own ``fusion.alerts.send`` job (delivery status
+"queued"). The queue then owns the retries: backoff ``webhook_backoff_seconds`` × 2^(attempt-1),
+dead after ``webhook_max_attempts`` (the delivery turns "dead" with the job, and ``requeue``
+hands it over again). A batch job that had to hold recipients back for the interval queues the
+next one ``alert_interval_seconds`` later.
 """
 
 from __future__ import annotations
@@ -42,10 +51,14 @@ from cyberfusion.errors import InvalidInput, NotFound
 from cyberfusion.fusion import repository
 from cyberfusion.fusion.models import Alert, Delivery, Watchlist
 from cyberfusion.fusion.watch import viewer_of
+from cyberfusion.jobs import service as jobs
+from cyberfusion.jobs.models import Job
 from cyberfusion.sharing import policy
 from cyberfusion.sharing.viewer import Viewer
 
 SIGNATURE_HEADER = "X-Cyberfusion-Signature"
+DELIVER_JOB = "fusion.alerts.deliver"
+SEND_JOB = "fusion.alerts.send"
 
 
 class DeliveryFailed(Exception):
@@ -104,11 +117,12 @@ class DeliveryReport:
     failed: int = 0
     dead: int = 0
     waiting: int = 0  # recipients whose interval has not passed
+    queued: int = 0  # deliveries handed to the job queue
     delivery_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"created": self.created, "delivered": self.delivered, "failed": self.failed, "dead": self.dead,
-                "waiting": self.waiting}
+                "waiting": self.waiting, "queued": self.queued}
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -131,18 +145,91 @@ def verify_signature(secret: str, body: bytes, header: str, *, tolerance: int | 
 
 
 def deliver_pending(session: Session, *, now: datetime | None = None, settings: Settings | None = None,
-                    limit: int = 200) -> DeliveryReport:
-    """Batch new alerts per recipient, then send every delivery that is due (in-process)."""
+                    limit: int = 200, queue: bool = False) -> DeliveryReport:
+    """Batch new alerts per recipient, then send every delivery that is due: in-process, or with
+    ``queue`` by handing each to a ``fusion.alerts.send`` job (sent by ``cfc worker``)."""
     settings = settings or get_settings()
     now = now or utcnow()
     report = DeliveryReport()
     _batch(session, now=now, settings=settings, report=report)
     for d in repository.deliveries_due(session, now=now, limit=limit):
-        _attempt(session, d, settings=settings, now=now, report=report)
+        if queue:
+            _hand_over(session, d, settings=settings)
+            report.queued += 1
+        else:
+            _attempt(session, d, settings=settings, now=now, report=report)
     session.flush()
-    if report.created or report.delivered or report.dead:
+    if report.created or report.delivered or report.dead or report.queued:
         audit.record(session, action="fusion.alerts.deliver", detail=report.as_dict())
     return report
+
+
+# --- delivery through the job queue ------------------------------------------------------------------
+
+def schedule(session: Session) -> Job:
+    """Queue a batching job unless one is already waiting (called when alerts are raised)."""
+    return jobs.enqueue(session, kind=DELIVER_JOB, unique=True)
+
+
+def _hand_over(session: Session, d: Delivery, *, settings: Settings) -> None:
+    """From now on the delivery's retries are its job's: what is left of the attempts it may make."""
+    d.status = "queued"
+    jobs.enqueue(session, kind=SEND_JOB, payload={"delivery_id": d.id},
+                 max_attempts=max(1, settings.webhook_max_attempts - d.attempts))
+
+
+def send(session: Session, *, delivery_id: int, settings: Settings | None = None,
+         now: datetime | None = None) -> dict[str, Any]:
+    """One attempt at one queued delivery; raises DeliveryFailed for the queue to retry it."""
+    settings = settings or get_settings()
+    d = repository.delivery(session, delivery_id)
+    if d is None or d.status != "queued":
+        # Sent by `cfc alerts deliver` meanwhile, or requeued (a new job carries it): nothing to do.
+        return {"delivery_id": delivery_id, "status": d.status if d else "gone", "sent": False}
+    # Nothing is written before the attempt: on SQLite a pending write would hold the database's
+    # single write lock for as long as the receiver takes to answer.
+    _send(session, d, attempt=d.attempts + 1, settings=settings)
+    d.attempts += 1
+    d.status, d.delivered_at, d.last_error = "delivered", now or utcnow(), None
+    d.payload = ""
+    session.flush()
+    audit.record(session, action="fusion.alerts.sent", detail={"delivery_id": d.id, "channel": d.channel,
+                                                               "attempts": d.attempts})
+    return {"delivery_id": d.id, "status": d.status, "sent": True, "attempts": d.attempts}
+
+
+def _send_failed(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """The queue recorded a failed attempt: the delivery follows its job (retry time, or dead)."""
+    d = repository.delivery(session, int(payload["delivery_id"]))
+    if d is None or d.status != "queued":
+        return
+    d.attempts += 1
+    d.last_error = (job.last_error or "").removeprefix(f"{DeliveryFailed.__name__}: ")[:1000]
+    if job.status == "dead":
+        d.status = "dead"
+        audit.record(session, action="fusion.alerts.dead", detail={"delivery_id": d.id, "attempts": d.attempts,
+                                                                   "error": d.last_error})
+    else:
+        d.next_attempt_at = job.run_after
+    session.flush()
+
+
+def _send_backoff() -> timedelta:
+    return timedelta(seconds=get_settings().webhook_backoff_seconds)
+
+
+@jobs.handler(SEND_JOB, retry=jobs.Retry(backoff=_send_backoff, on_failure=_send_failed))
+def _send_job(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    return send(session, delivery_id=int(payload["delivery_id"]))
+
+
+@jobs.handler(DELIVER_JOB)
+def _deliver_job(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    report = deliver_pending(session, settings=settings, queue=True)
+    if report.waiting:  # recipients held back for the interval: look again when it has passed
+        jobs.enqueue(session, kind=DELIVER_JOB, unique=True, delay=timedelta(seconds=settings.alert_interval_seconds))
+    return report.as_dict()
 
 
 def _batch(session: Session, *, now: datetime, settings: Settings, report: DeliveryReport) -> None:
@@ -210,13 +297,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _send(session: Session, d: Delivery, *, attempt: int, settings: Settings) -> None:
+    if d.channel == "webhook":
+        _post(d, repository.watchlist(session, d.watchlist_id) if d.watchlist_id else None, settings, attempt)
+    else:
+        _mail(d, settings)
+
+
 def _attempt(session: Session, d: Delivery, *, settings: Settings, now: datetime, report: DeliveryReport) -> None:
     d.attempts += 1
     try:
-        if d.channel == "webhook":
-            _post(d, repository.watchlist(session, d.watchlist_id) if d.watchlist_id else None, settings)
-        else:
-            _mail(d, settings)
+        _send(session, d, attempt=d.attempts, settings=settings)
     except DeliveryFailed as exc:
         d.last_error = str(exc)[:1000]
         report.failed += 1
@@ -246,14 +337,14 @@ def _refuse_private(url: str, settings: Settings) -> None:
                                  "set CFC_WEBHOOK_ALLOW_PRIVATE=true to allow")
 
 
-def _post(d: Delivery, wl: Watchlist | None, settings: Settings) -> None:
+def _post(d: Delivery, wl: Watchlist | None, settings: Settings, attempt: int) -> None:
     if wl is None or not wl.webhook_secret:
         raise DeliveryFailed("the watchlist of this webhook is gone")
     _refuse_private(d.target, settings)
     body = d.payload.encode()
     headers = {"Content-Type": "application/json", "User-Agent": "cyberfusion-webhook/1",
                SIGNATURE_HEADER: sign(wl.webhook_secret, body, int(time.time())),
-               "X-Cyberfusion-Delivery": str(d.id), "X-Cyberfusion-Attempt": str(d.attempts)}
+               "X-Cyberfusion-Delivery": str(d.id), "X-Cyberfusion-Attempt": str(attempt)}
     try:
         with httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
             response = client.post(d.target, content=body, headers=headers)
@@ -308,8 +399,8 @@ def _mail(d: Delivery, settings: Settings) -> None:
 
 
 def list_deliveries(session: Session, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    if status is not None and status not in ("pending", "delivered", "dead"):
-        raise InvalidInput("one of: pending, delivered, dead", field="status")
+    if status is not None and status not in ("pending", "queued", "delivered", "dead"):
+        raise InvalidInput("one of: pending, queued, delivered, dead", field="status")
     return [{"id": d.id, "recipient": d.recipient, "channel": d.channel, "target": d.target, "status": d.status,
              "attempts": d.attempts, "alerts": len(d.alert_ids or []), "next_attempt_at": d.next_attempt_at,
              "last_error": d.last_error, "delivered_at": d.delivered_at}
@@ -325,9 +416,10 @@ def requeue(session: Session, *, delivery_id: int, now: datetime | None = None) 
         raise InvalidInput(f"delivery {delivery_id} is {d.status}, not dead", field="delivery")
     d.status, d.attempts, d.next_attempt_at = "pending", 0, now or utcnow()
     session.flush()
+    schedule(session)  # for `cfc worker`; `cfc alerts deliver` picks it up as well, whichever comes first
     audit.record(session, action="fusion.alerts.requeue", detail={"delivery_id": d.id})
     return d
 
 
-__all__ = ["inbox", "mark_read", "deliver_pending", "sign", "verify_signature", "requeue", "list_deliveries",
-           "DeliveryReport", "SIGNATURE_HEADER", "render"]
+__all__ = ["inbox", "mark_read", "deliver_pending", "schedule", "send", "sign", "verify_signature", "requeue",
+           "list_deliveries", "DeliveryReport", "SIGNATURE_HEADER", "DELIVER_JOB", "SEND_JOB", "render"]

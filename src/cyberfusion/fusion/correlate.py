@@ -94,6 +94,9 @@ def after_import(session: Session, *, contribution: Contribution, viewer: Viewer
     repository.add_prefixes(session, prefixes - known)
     repository.count_contribution(session, contribution.id)
     alerts = watch.match_contribution(session, contribution=contribution, now=now)
+    if alerts:
+        from cyberfusion.fusion.alerts import schedule
+        schedule(session)  # delivery (webhooks, e-mail) by `cfc worker`, in this import's transaction
     return CorrelationSummary(terms=terms, new_prefixes=len(prefixes - known), alerts=alerts)
 
 

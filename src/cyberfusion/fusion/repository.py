@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (Text, and_, bindparam, case, delete, func, insert, literal, or_, select, tuple_, union,
@@ -19,6 +20,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, LookupHit, Term,
                                        ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
@@ -214,21 +217,66 @@ def table_counts(session: Session) -> dict[str, int]:
 
 # --- matching for lookups (grouped, with the asker's readable flag) --------------------------
 
-def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
-                 values: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Per (kind, value, owner, contribution, handling, readable): row count and first/last seen."""
+# Stands for "now" while a policy condition is built once, then becomes a named parameter.
+_NOW = datetime(1970, 1, 2, tzinfo=UTC)
+
+
+def _now_as_parameter(clause: Any) -> Any:
+    def swap(element: Any) -> Any:
+        if isinstance(element, BindParameter) and element.value is _NOW:
+            return bindparam("policy_now", type_=element.type)
+        return None
+    return replacement_traverse(clause, {}, swap)
+
+
+@lru_cache(maxsize=1024)
+def _readable_clause(viewer: Viewer, purpose: str, table: str) -> Any:
+    """``readable`` built once per viewer, purpose and table, "now" left as the parameter
+    ``policy_now``: building the policy condition costs more than a lookup's own query. (A
+    Viewer is immutable: a changed agreement or secondment makes a new one.)"""
+    t = StixObject if table == "stix_objects" else TABLES[table]
+    return _now_as_parameter(readable(viewer, purpose, t, now=_NOW))
+
+
+def _now_param() -> dict[str, datetime]:
+    return {"policy_now": datetime.now(UTC)}
+
+
+@lru_cache(maxsize=512)
+def _match_statement(viewer: Viewer, purpose: str, table: str, dialect: str, inline: bool) -> Any:
+    """The grouped match query with the policy flag, built once per viewer, purpose and shape;
+    the asked values and "now" are parameters."""
     t = TABLES[table]
-    if not values:
-        return []
-    src, where = _matching(session, t, values)
-    flag = _readable_flag(viewer, purpose, t).label("readable")
+    if inline:
+        src, where = t, t.value.in_(bindparam("match_values", expanding=True))
+    else:
+        if dialect == "postgresql":
+            vt = func.unnest(bindparam("match_values", type_=ARRAY(Text))).table_valued("value").render_derived()
+        else:
+            vt = func.json_each(bindparam("match_values", type_=Text)).table_valued("value")
+        src, where = vt.join(t, t.value == vt.c.value), None
+    flag = case((_readable_clause(viewer, purpose, table), 1), else_=0).label("readable")
     q = (select(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, func.count(),
                 func.min(t.seen_at), func.max(t.seen_at))
          .select_from(src)
          .group_by(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag))
     if where is not None:
         q = q.where(where)
-    return [tuple(r) for r in session.execute(q)]
+    return q
+
+
+def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
+                 values: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Per (kind, value, owner, contribution, handling, readable): row count and first/last seen."""
+    if not values:
+        return []
+    dialect = _dialect(session)
+    inline = len(values) <= _INLINE_VALUES
+    q = _match_statement(viewer, purpose, table, dialect, inline)
+    param: Any = list(values)
+    if not inline and dialect != "postgresql":
+        param = json.dumps(param, ensure_ascii=False)
+    return [tuple(r) for r in session.execute(q, {"match_values": param} | _now_param())]
 
 
 def range_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
@@ -268,13 +316,13 @@ def readable_objects_for(session: Session, *, viewer: Viewer, purpose: str, tabl
     src, where = _matching(session, t, values)
     otype = t.object_type if t is Observable else literal("")
     q = (select(t.kind, t.value, t.stix_id, otype).select_from(src)
-         .where(readable(viewer, purpose, t)).distinct().limit(limit))
+         .where(_readable_clause(viewer, purpose, table)).distinct().limit(limit))
     if where is not None:
         q = q.where(where)
     if handling_ids is not None:
         allowed = t.handling_id.in_(sorted(set(handling_ids)))
         q = q.where(allowed if own_org_id is None else or_(allowed, t.organisation_id == own_org_id))
-    return [tuple(r) for r in session.execute(q) if (r[0], r[1]) in pairs]
+    return [tuple(r) for r in session.execute(q, _now_param()) if (r[0], r[1]) in pairs]
 
 
 def owner_objects_for(session: Session, *, organisation_ids: Iterable[int], table: str,
@@ -302,8 +350,8 @@ def sighting_counts(session: Session, *, viewer: Viewer, purpose: str, stix_ids:
     for chunk in _chunks(ids, 500):
         q = (select(StixObject.source_ref, func.count(func.distinct(StixObject.stix_id)))
              .where(StixObject.type == "sighting", StixObject.source_ref.in_(chunk),
-                    objects_readable(viewer, purpose)).group_by(StixObject.source_ref))
-        out.update({ref: n for ref, n in session.execute(q)})
+                    _readable_clause(viewer, purpose, "stix_objects")).group_by(StixObject.source_ref))
+        out.update({ref: n for ref, n in session.execute(q, _now_param())})
     return out
 
 

@@ -119,6 +119,7 @@ from pymisp import MISPAttribute, MISPEvent
 from stix2.hashes import check_hash, infer_hash_algorithm
 
 from cyberfusion.errors import InvalidInput, Problem
+from cyberfusion.ingest.limits import nesting_problem, too_deep
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.kit.observables import normalise, to_pattern
 from cyberfusion.kit.timeutil import format_ts, parse_ts
@@ -175,7 +176,7 @@ def iter_misp_feed(directory: str | os.PathLike[str], *, errors: list[Problem] |
     try:
         with manifest_path.open("rb") as fh:
             manifest = json.load(fh)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise InvalidInput(Problem(f"manifest is not valid JSON: {exc}",
                                    file="manifest.json")) from exc
     if not isinstance(manifest, dict):
@@ -360,7 +361,36 @@ def _checked(event: Any, file_name: str, number: int) -> dict[str, Any]:
         raise InvalidInput(Problem("missing mandatory field 'info': not a full MISP event "
                                    "(an event fragment?)", file=file_name,
                                    location=f"event {number}", field="info"))
+    if too_deep(event):
+        raise InvalidInput(Problem(nesting_problem(), file=file_name, location=f"event {number}"))
+    _check_shape(event, "event", f"event {number}", file_name)
     return event
+
+
+# Which keys of each MISP element hold lists of elements, and what kind those are: the
+# converter walks exactly these, so a wrong shape is reported here, with its place.
+_SHAPE: dict[str, dict[str, str]] = {
+    "event": {"Attribute": "attribute", "Object": "object", "Tag": "tag", "Galaxy": "galaxy",
+              "EventReport": "report", "Note": "note", "Opinion": "opinion"},
+    "object": {"Attribute": "attribute", "ObjectReference": "reference", "Tag": "tag", "Note": "note",
+               "Opinion": "opinion"},
+    "attribute": {"Tag": "tag", "Sighting": "sighting", "Galaxy": "galaxy", "Note": "note",
+                  "Opinion": "opinion"},
+    "galaxy": {"GalaxyCluster": "cluster"},
+    "report": {"Note": "note", "Opinion": "opinion"},
+}
+
+
+def _check_shape(element: dict[str, Any], kind: str, location: str, file_name: str) -> None:
+    for key, child in _SHAPE.get(kind, {}).items():
+        items = element.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise InvalidInput(Problem(f"'{key}' must be a list of JSON objects", file=file_name,
+                                       location=location, field=key))
+        for i, item in enumerate(items, 1):
+            _check_shape(item, child, f"{location} {child} {i}", file_name)
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -23,12 +23,14 @@ from cyberfusion.audit import service as audit
 from cyberfusion.db import utcnow
 from cyberfusion.errors import Forbidden, InvalidInput, Problem
 from cyberfusion.fusion import correlate
+from cyberfusion.ingest.limits import NUL_PROBLEM, contains_nul
 from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository
 from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts
+from cyberfusion.products import country_index
 from cyberfusion.sharing.handling import HandlingSpec, handling_row
 from cyberfusion.sharing.markings import TLP_LEVELS, tlp_from_markings
 from cyberfusion.sharing.viewer import Viewer
@@ -162,6 +164,9 @@ class Importer:
                 continue
             seen.add((stix_id, modified))
             obj = item.obj
+            data = _canonical(obj)
+            if "\\u0000" in data and contains_nul(obj):  # PostgreSQL text cannot hold U+0000
+                raise InvalidInput(Problem(NUL_PROBLEM, file=self.contribution.file_name, location=item.location))
             otype = obj["type"]
             name = obj.get("name") if isinstance(obj.get("name"), str) else None
             desc = obj.get("description") if isinstance(obj.get("description"), str) else ""
@@ -180,7 +185,7 @@ class Importer:
                 "labels": obj.get("labels"), "name": name, "search_text": search,
                 "source_ref": source_ref if isinstance(source_ref, str) else None,
                 "target_ref": target_ref if isinstance(target_ref, str) else None,
-                "data": _canonical(obj), "contribution_id": self.contribution.id, "organisation_id": org_id,
+                "data": data, "contribution_id": self.contribution.id, "organisation_id": org_id,
                 "handling_id": hid, "date_added": self.now,
             })
             seen_at = _ts(obj, "valid_from") or _ts(obj, "first_observed") or _ts(obj, "created") or modified
@@ -252,6 +257,7 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
     contribution.object_count = importer.result.objects
     session.flush()
     correlate.after_import(session, contribution=contribution, viewer=viewer, now=now)
+    country_index.after_import(session, contribution=contribution, viewer=viewer, now=now)
     audit.record(session, action="contribution.create", viewer=viewer,
                  object_ids=[contribution.id],
                  detail={"file": file_name, "format": fmt, "digest": digest, "objects": importer.result.objects,

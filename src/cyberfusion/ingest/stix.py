@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, NamedTuple
 import ijson
 
 from cyberfusion.errors import InvalidInput, Problem
+from cyberfusion.ingest.limits import MAX_PATTERN_LENGTH, nesting_problem, too_deep
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.kit.observables import from_pattern
 
@@ -236,6 +237,12 @@ def _check_pattern(obj: dict[str, Any], add: Callable[[Problem], None]) -> None:
         return
     if obj.get("pattern_type") != "stix":
         return  # yara, snort, sigma, ... are opaque here
+    if len(pattern) > MAX_PATTERN_LENGTH:  # the ANTLR pattern parser's cost grows with the length
+        add(Problem(field="pattern", reason=f"STIX pattern longer than {MAX_PATTERN_LENGTH} characters"))
+        return
+    if not pattern.strip():  # stix2patterns' bracket check fails with UnboundLocalError on it
+        add(Problem(field="pattern", reason="pattern is empty"))
+        return
     try:
         if from_pattern(pattern) is not None:
             return
@@ -244,7 +251,12 @@ def _check_pattern(obj: dict[str, Any], add: Callable[[Problem], None]) -> None:
     from stix2patterns.validator import run_validator
 
     version = "2.0" if obj.get("pattern_version") == "2.0" else "2.1"
-    errors = run_validator(pattern, stix_version=version)
+    try:
+        errors = run_validator(pattern, stix_version=version)
+    except RecursionError:  # the ANTLR tree walk recurses once per nested '(' or chained OR
+        errors = ["the pattern nests too deeply to be checked"]
+    except Exception as exc:  # noqa: BLE001 - a pattern that crashes the OASIS validator is not valid
+        errors = [f"the pattern could not be parsed ({type(exc).__name__})"]
     if errors:
         detail = "; ".join(e.removeprefix("FAIL: ") for e in errors)
         add(Problem(field="pattern", reason=f"pattern is not a valid STIX {version} pattern: {detail}"))
@@ -349,9 +361,11 @@ _CUSTOM_TYPES: set[str] = set()  # custom type names already found valid
 
 
 def _custom_type_ok(otype: Any) -> bool:
+    if type(otype) is not str:  # a list or object here is unhashable: check before the memo
+        return False
     if otype in _CUSTOM_TYPES:
         return True
-    if type(otype) is not str or not 3 <= len(otype) <= 250 or not _TYPE_RE.fullmatch(otype):
+    if not 3 <= len(otype) <= 250 or not _TYPE_RE.fullmatch(otype):
         return False
     if len(_CUSTOM_TYPES) < _MEMO_MAX:
         _CUSTOM_TYPES.add(otype)
@@ -377,6 +391,10 @@ def _name_kind(name: str) -> int:
     if len(_NAME_KIND) < _MEMO_MAX:
         _NAME_KIND[name] = kind
     return kind
+
+
+def _list(value: Any) -> list[Any]:
+    return value if type(value) is list else []
 
 
 def validate_object(obj: dict[str, Any]) -> list[Problem]:
@@ -462,12 +480,15 @@ def validate_object(obj: dict[str, Any]) -> list[Problem]:
 
     if "hashes" in obj:
         _check_hashes("hashes", obj["hashes"], add)
-    for i, ref in enumerate(obj.get("external_references") or ()):
+    for name in ("external_references", "granular_markings"):
+        if name in obj and type(obj[name]) is not list:
+            add(Problem(field=name, reason=f"{name} must be a list"))
+    for i, ref in enumerate(_list(obj.get("external_references"))):
         if type(ref) is not dict or "source_name" not in ref:
             add(Problem(field=f"external_references[{i}]", reason="an external reference needs a source_name"))
         elif "hashes" in ref:
             _check_hashes(f"external_references[{i}].hashes", ref["hashes"], add)
-    for i, gm in enumerate(obj.get("granular_markings") or ()):
+    for i, gm in enumerate(_list(obj.get("granular_markings"))):
         field = f"granular_markings[{i}]"
         if type(gm) is not dict or type(gm.get("selectors")) is not list or not gm["selectors"]:
             add(Problem(field=field, reason="a granular marking needs a non-empty selectors list"))
@@ -546,7 +567,7 @@ def upgrade_20(obj: dict[str, Any]) -> dict[str, Any]:
         return obj
     new = dict(obj, spec_version="2.1")
     otype = new.get("type")
-    types_prop = _LABELS_TO.get(otype)
+    types_prop = _LABELS_TO.get(otype) if type(otype) is str else None
     if types_prop is not None and "labels" in new and types_prop not in new:
         new[types_prop] = new.pop("labels")
     if otype == "indicator":
@@ -695,6 +716,8 @@ def _is_20(obj: Any) -> bool:
     if type(obj) is not dict or "spec_version" in obj:
         return False
     otype = obj.get("type")
+    if type(otype) is not str:  # unhashable or absent: validate_object reports it
+        return "created" in obj
     return otype not in _SCO and (otype in _SDO or otype in _SRO or otype in _META or "created" in obj)
 
 
@@ -740,10 +763,13 @@ def _iter_stream(f: Any, file_name: str, errors: list[Problem] | None) -> Iterat
             _report(_located(new, file_name, "bundle"), errors)
 
     def item(index: int, obj: Any, in_bundle: bool) -> ParsedItem | None:
+        location = _location(index, obj)
+        if too_deep(obj):  # later steps (json.dumps, deepcopy) recurse: refuse it here, located
+            _report([Problem(nesting_problem(), file_name, location)], errors)
+            return None
         if in_bundle and _is_20(obj) and tap.env.get("spec_version") != "2.1":
             obj = upgrade_20(obj)
         problems = validate_object(obj)
-        location = _location(index, obj)
         if problems:
             _report(_located(problems, file_name, location), errors)
             return None

@@ -158,13 +158,17 @@ def iter_csv(source: str | os.PathLike[str] | BinaryIO | TextIO, *, file_name: s
                 continue
             if columns is None:
                 delimiter = delimiter or _sniff(stripped)
-                headers = [h.strip() for h in _split(line, delimiter)]
+                try:
+                    headers = [h.strip() for h in _split(line, delimiter)]
+                except RowError as exc:
+                    raise InvalidInput(Problem(exc.reason, file=file_name, location=f"line {number}",
+                                               field=exc.field)) from None
                 columns = _columns(headers, mapping, file_name, number)
                 continue
-            cells = _split(line, delimiter or ",")
-            if not any(c.strip() for c in cells):
-                continue
             try:
+                cells = _split(line, delimiter or ",")
+                if not any(c.strip() for c in cells):
+                    continue
                 obj = _row(cells, columns, headers, now)
             except RowError as exc:
                 problem = Problem(exc.reason, file=file_name, location=f"line {number}",
@@ -190,7 +194,10 @@ def _sniff(header: str) -> str:
 
 
 def _split(line: str, delimiter: str) -> list[str]:
-    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+    try:
+        return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+    except csv.Error as exc:  # a lone carriage return, a cell over the csv module's size limit
+        raise RowError("line", f"not a CSV record: {exc}") from None
 
 
 def _canon_header(header: str) -> str:

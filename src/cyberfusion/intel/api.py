@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from cyberfusion.api.deps import CurrentViewer, SessionDep
 from cyberfusion.errors import InvalidInput
@@ -54,10 +55,19 @@ async def contribute(request: Request, session: SessionDep, viewer: CurrentViewe
             handling = HandlingIn.model_validate(json.loads(str(form.get("handling") or "{}")))
         except ValueError as exc:
             raise InvalidInput(f"handling must be a JSON object: {exc}", field="handling") from None
-        mapping = json.loads(str(form["mapping"])) if form.get("mapping") else None
-        return _run_import(request, session, viewer, data=data, fmt=str(form.get("format") or "stix"),
-                           file_name=upload.filename or "upload", handling=handling, mapping=mapping,
-                           dry_run=str(form.get("dry_run", "false")).lower() == "true")
+        try:
+            mapping = json.loads(str(form["mapping"])) if form.get("mapping") else None
+        except ValueError as exc:
+            raise InvalidInput(f"mapping must be a JSON object: {exc}", field="mapping") from None
+        if mapping is not None and not (isinstance(mapping, dict)
+                                        and all(isinstance(v, str) for v in mapping.values())):
+            raise InvalidInput("mapping must be a JSON object of column header to field name", field="mapping")
+        # The import blocks on the database: off the event loop, or a lock held by a request
+        # waiting for the loop to commit deadlocks the server (benchmarks/load.py found it).
+        return await run_in_threadpool(_run_import, request, session, viewer, data=data,
+                                       fmt=str(form.get("format") or "stix"),
+                                       file_name=upload.filename or "upload", handling=handling, mapping=mapping,
+                                       dry_run=str(form.get("dry_run", "false")).lower() == "true")
     try:
         body = ContributionIn.model_validate_json(await request.body())
     except ValueError as exc:
@@ -66,9 +76,9 @@ async def contribute(request: Request, session: SessionDep, viewer: CurrentViewe
         reason = errors[0]["msg"] if errors else str(exc)
         raise InvalidInput(reason, field=field) from None
     content = body.content if isinstance(body.content, str) else json.dumps(body.content)
-    return _run_import(request, session, viewer, data=content.encode(), fmt=body.format,
-                       file_name=body.file_name, handling=body.handling, mapping=body.mapping,
-                       dry_run=body.dry_run)
+    return await run_in_threadpool(_run_import, request, session, viewer, data=content.encode(), fmt=body.format,
+                                   file_name=body.file_name, handling=body.handling, mapping=body.mapping,
+                                   dry_run=body.dry_run)
 
 
 @router.get("/search")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from cyberfusion.audit import service as audit
 from cyberfusion.db import utcnow
+from cyberfusion.fusion import correlate
 from cyberfusion.intel import repository
 
 NOTICE_BEFORE = timedelta(days=182)  # owners hear six months before the review date
@@ -46,6 +47,9 @@ def run(session: Session, *, grace_days: int, now: datetime | None = None) -> Re
                      detail={"review_at": c.review_at.isoformat(),
                              "expires_at": c.expires_at.isoformat() if c.expires_at else None})
     for c in repository.hidden_before(session, cutoff=now - timedelta(days=grace_days)):
+        # The per-value aggregates (over-correlation guard) count contributions: take this one
+        # out while its observables and terms still say which values it held.
+        correlate.forget_contribution(session, contribution_id=c.id)
         objects, observables = repository.delete_contribution_rows(session, c.id)
         c.status = "deleted"
         report.deleted.append(c.id)

@@ -75,3 +75,11 @@ def purge_taxii_statuses(session: Session, payload: dict[str, Any]) -> dict[str,
         raise InvalidInput("must be at least 1", field="days")
     return {"deleted": taxii_repository.purge_statuses(session, before=utcnow() - timedelta(days=days)),
             "kept_days": days}
+
+
+@handler("reports.index")
+def index_countries(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """Locate the observables of contributions not yet in the country index (queued by imports)."""
+    from cyberfusion.products import country_index
+
+    return {"linked": country_index.ensure_indexed(session)}

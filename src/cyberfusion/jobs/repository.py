@@ -64,6 +64,11 @@ def retry_or_bury(session: Session, *, job_id: int, worker: str, now: datetime, 
     return job.status
 
 
+def queued_of_kind(session: Session, kind: str) -> Job | None:
+    return session.scalars(select(Job).where(Job.kind == kind, Job.status == "queued").order_by(Job.id)
+                           .limit(1)).first()
+
+
 def counts(session: Session) -> dict[str, int]:
     return {s: n for s, n in session.execute(select(Job.status, func.count()).group_by(Job.status))}
 

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,19 +30,39 @@ LEASE = timedelta(seconds=60)
 BACKOFF = timedelta(seconds=5)
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
+@dataclass(frozen=True)
+class Retry:
+    """A job kind's own retry rules: its first backoff (instead of the worker's), and a hook run
+    in the transaction that records a failure, with the job's new state (queued again or dead)."""
+
+    backoff: Callable[[], timedelta] | None = None
+    on_failure: Callable[[Session, dict[str, Any], Job], None] | None = None
+
+
+RETRY: dict[str, Retry] = {}
+
+
+def handler(kind: str, *, retry: Retry | None = None) -> Callable[[Handler], Handler]:
     """Register the function that runs jobs of this kind."""
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if retry is not None:
+            RETRY[kind] = retry
         return fn
     return register
 
 
 def enqueue(session: Session, *, kind: str, payload: dict[str, Any] | None = None, max_attempts: int = 5,
-            delay: timedelta = timedelta(0)) -> Job:
+            delay: timedelta = timedelta(0), unique: bool = False) -> Job:
+    """Queue a job; with ``unique``, a job of this kind already waiting (not running) is returned
+    instead, brought forward if it was due later than this one would be."""
     if kind not in HANDLERS:
         raise InvalidInput(f"no handler for job kind {kind!r}; known: {', '.join(sorted(HANDLERS))}", field="kind")
     now = utcnow()
+    if unique and (waiting := repository.queued_of_kind(session, kind)) is not None:
+        waiting.run_after = min(waiting.run_after, now + delay)
+        session.flush()
+        return waiting
     return repository.add(session, Job(kind=kind, payload=payload or {}, max_attempts=max_attempts,
                                        run_after=now + delay, created_at=now, status="queued", attempts=0))
 
@@ -66,9 +87,13 @@ def run_batch(factory: sessionmaker[Session], *, worker: str, limit: int = 20, l
             log.warning("job %s: lease lost to another worker; its work was rolled back", job_id)
         except Exception as exc:  # noqa: BLE001 - any failure of a job is recorded and retried
             log.warning("job %s (%s) failed: %s", job_id, kind, exc)
+            rules = RETRY.get(kind, Retry())
             with transaction(factory) as session:
-                repository.retry_or_bury(session, job_id=job_id, worker=worker, now=utcnow(),
-                                         error=f"{type(exc).__name__}: {exc}", backoff=backoff)
+                status = repository.retry_or_bury(session, job_id=job_id, worker=worker, now=utcnow(),
+                                                  error=f"{type(exc).__name__}: {exc}",
+                                                  backoff=rules.backoff() if rules.backoff else backoff)
+                if status is not None and rules.on_failure is not None:
+                    rules.on_failure(session, payload, session.get(Job, job_id))
     return len(jobs)
 
 

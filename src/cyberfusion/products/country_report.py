@@ -1,11 +1,12 @@
 """Compile country cyber activity reports from the shared intelligence, through the policy gate.
 
-One pass serves any number of recipients: every row's policy key is resolved in SQL for
-each recipient (purpose ``threat_reporting``, ``disseminate=True``) and for the generating
-analyst (to count what was withheld), then the row is linked to countries by IP
-geolocation, ccTLD, IBAN/phone country code or a location declared in the data, and goes
-to the report of each linked country whose recipient may receive it.
-"""
+One run serves any number of recipients. The observables linked to the recipients' countries
+are read through the per-observable country index (``country_index``: IP geolocation, ccTLD,
+IBAN/phone country code, decided at ingest), those of objects with a location declared in the
+data by their ids; every row's policy key is resolved in SQL for each recipient (purpose
+``threat_reporting``, ``disseminate=True``) and for the generating analyst (to count what was
+withheld), and the row goes to the report of its country only if that country's recipient
+may receive it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,8 @@ GENERATOR = "@generator"
 SCAN_KINDS = (*geo.LOCATABLE_KINDS, "btc", "eth", "xmr")
 THREAT_PREFIXES = ("malware", "campaign", "intrusion-set", "threat-actor", "tool", "attack-pattern")
 CONTEXT_TYPES = (*THREAT_PREFIXES, "location", "identity", "course-of-action", "vulnerability")
+# Objects that carry no observables: their ids need not be looked up among the observables.
+CONTEXT_PREFIXES = tuple(f"{t}--" for t in CONTEXT_TYPES)
 Key = repository.Key
 
 
@@ -138,53 +141,35 @@ def _resolved(gate: Gate, rows: Iterator[Any]) -> Iterator[tuple[Any, frozenset[
                 yield r, readers
 
 
-class _Acc:
-    __slots__ = (
-        "basis",
-        "cats",
-        "cids",
-        "conf",
-        "first",
-        "labels",
-        "last",
-        "name",
-        "network",
-        "owners",
-        "stix_ids",
-    )
+class _Entry(NamedTuple):
+    """One readable row behind an item (most items have exactly one)."""
 
-    def __init__(self) -> None:
-        self.first: datetime | None = None
-        self.last: datetime | None = None
-        self.owners: set[tuple[int, int]] = set()  # (organisation, handling)
-        self.cids: set[tuple[str, int]] = set()  # (contribution, organisation)
-        self.cats: set[str] = set()
-        self.conf: int | None = None
-        self.labels: set[str] = set()
-        self.name: str | None = None
-        self.stix_ids: set[str] = set()
-        self.basis: set[str] = set()
-        self.network = ""
+    seen: datetime | None
+    org: int
+    hid: int
+    cid: str
+    cat: str | None
+    conf: int | None
+    labels: Any
+    name: str | None
+    stix_id: str
+    basis: str
 
-    def add(self, *, seen: datetime | None, org: int, hid: int, cid: str, cat: str | None, conf: int | None,
-            labels: Any, name: str | None, stix_id: str, basis: str) -> None:
-        if seen is not None:
-            if self.first is None or seen < self.first:
-                self.first = seen
-            if self.last is None or seen > self.last:
-                self.last = seen
-        self.owners.add((org, hid))
-        self.cids.add((cid, org))
-        if cat:
-            self.cats.add(cat)
-        if conf is not None and (self.conf is None or conf > self.conf):
-            self.conf = conf
-        if labels:
-            self.labels.update(x for x in labels if isinstance(x, str))
-        if name and self.name is None:
-            self.name = name
-        self.stix_ids.add(stix_id)
-        self.basis.add(basis)
+
+Entries = dict[tuple[str, str], list[_Entry]]
+
+
+def _entry(r: Any, basis: str) -> _Entry:
+    return _Entry(r.seen_at, r.organisation_id, r.handling_id, r.contribution_id, r.category, r.confidence,
+                  r.labels, r.name, r.stix_id, basis)
+
+
+def _put(entries: Entries, kv: tuple[str, str], entry: _Entry) -> None:
+    found = entries.get(kv)
+    if found is None:
+        entries[kv] = [entry]
+    else:
+        found.append(entry)
 
 
 @dataclass
@@ -244,68 +229,61 @@ def _load_context(session: Session, gate: Gate) -> _Context:
     return ctx
 
 
-def _locate(cache: dict[tuple[str, str], geo.Located | None], kind: str, value: str) -> geo.Located | None:
-    key = (kind, value)
-    try:
-        return cache[key]
-    except KeyError:
-        found = cache[key] = geo.locate(kind, value)
-        return found
-
-
 def compile_reports(session: Session, *, generator: Viewer, recipients: list[Recipient], period: Period,
                     k: int) -> list[CompiledReport]:
-    """One report per recipient (one recipient per country), from a single pass over the data."""
+    """One report per recipient (one recipient per country), from indexed reads: the observables
+    the country index links to the recipients' countries, and those of objects whose country is
+    stated in the data."""
     by_country = {r.country: r for r in recipients}
     readers: dict[str, tuple[Viewer, bool]] = {GENERATOR: (generator, False)}
     readers.update((r.country, (r.viewer, True)) for r in recipients)
     gate = Gate(session, readers)
     ctx = _load_context(session, gate)
-    items: dict[str, dict[tuple[str, str], _Acc]] = {c: {} for c in by_country}
+    items: dict[str, Entries] = {c: {} for c in by_country}
+    networks: dict[str, dict[tuple[str, str], str]] = {c: {} for c in by_country}
     withheld: dict[str, dict[tuple[str, str], set[int]]] = {c: defaultdict(set) for c in by_country}
-    located: dict[tuple[str, str], geo.Located | None] = {}
-    targets = set(by_country)
-    declared_ids = set(ctx.declared) | set(ctx.objects)
-    for r, row_readers in _resolved(gate, repository.scan_observables(session, start=period.start,
-                                                                      end=period.end, kinds=SCAN_KINDS)):
+    basis_texts: dict[tuple[str, str], str] = {}
+    for r, row_readers in _resolved(gate, repository.scan_located(session, start=period.start, end=period.end,
+                                                                  countries=list(by_country))):
+        country, kv = r.country, (r.kind, r.value)
+        if country in row_readers:
+            bkey = (r.basis, r.detail if r.basis != "ip_geolocation" else "")
+            text = basis_texts.get(bkey) or basis_texts.setdefault(bkey, _basis_text(*bkey))
+            _put(items[country], kv, _entry(r, text))
+            if r.basis == "ip_geolocation":
+                networks[country].setdefault(kv, r.detail)
+        elif GENERATOR in row_readers:
+            withheld[country][kv].add(r.organisation_id)
+    declared_ids = [sid for sid in set(ctx.declared) | set(ctx.objects) if not sid.startswith(CONTEXT_PREFIXES)]
+    declared = _basis_text("declared", "")
+    for r, row_readers in _resolved(gate, repository.scan_observables_of(
+            session, stix_ids=declared_ids, start=period.start, end=period.end, kinds=SCAN_KINDS)):
         kv = (r.kind, r.value)
-        loc = located[kv] if kv in located else _locate(located, r.kind, r.value)
-        links: list[tuple[str, str, str | None]] = []  # (country, basis, reader the link needs) …
-        if loc is not None and loc.country in targets:
-            links.append((loc.country, loc.basis, None))
-        if r.stix_id in declared_ids:
-            for country in targets:
-                links.extend((c, "declared", country) for c in ctx.countries_of(r.stix_id, country)
-                             if c == country)
-        for country, basis, via in links:
-            if country in row_readers and (via is None or via == country):
-                acc = items[country].get(kv)
-                if acc is None:
-                    acc = items[country][kv] = _Acc()
-                    if loc is not None and loc.basis == "ip_geolocation":
-                        acc.network = loc.detail
-                acc.add(seen=r.seen_at, org=r.organisation_id, hid=r.handling_id, cid=r.contribution_id,
-                        cat=r.category, conf=r.confidence, labels=r.labels, name=r.name, stix_id=r.stix_id,
-                        basis=_basis_text(basis, loc if basis != "declared" else None))
-            elif GENERATOR in row_readers and (via is None or country in ctx.countries_of(r.stix_id, GENERATOR)):
+        for country in by_country:
+            if country not in ctx.countries_of(r.stix_id, country):
+                continue
+            if country in row_readers:
+                _put(items[country], kv, _entry(r, declared))
+            elif GENERATOR in row_readers and country in ctx.countries_of(r.stix_id, GENERATOR):
                 withheld[country][kv].add(r.organisation_id)
     _add_victims(ctx, items, period)
-    return [_finish(session, ctx, by_country[c], period, items[c], withheld[c], k) for c in sorted(by_country)]
+    return [_finish(session, ctx, by_country[c], period, items[c], networks[c], withheld[c], k)
+            for c in sorted(by_country)]
 
 
-def _basis_text(basis: str, loc: geo.Located | None) -> str:
+def _basis_text(basis: str, detail: str) -> str:
     if basis == "ip_geolocation":
         return "IP geolocation"
-    if basis == "cctld" and loc:
-        return f"ccTLD {loc.detail}"
+    if basis == "cctld" and detail:
+        return f"ccTLD {detail}"
     if basis == "iban":
         return "IBAN country code"
-    if basis == "phone" and loc:
-        return f"phone country code {loc.detail}"
+    if basis == "phone" and detail:
+        return f"phone country code {detail}"
     return "country stated in the data"
 
 
-def _add_victims(ctx: _Context, items: dict[str, dict[tuple[str, str], _Acc]], period: Period) -> None:
+def _add_victims(ctx: _Context, items: dict[str, Entries], period: Period) -> None:
     for identity_id, created, (cid, hid, org), category, readers in ctx.victims:
         if created is not None and not (period.start <= created < period.end):
             continue
@@ -315,11 +293,9 @@ def _add_victims(ctx: _Context, items: dict[str, dict[tuple[str, str], _Acc]], p
             identity = ctx.object_for(identity_id, country)
             if identity is None or not isinstance(identity.get("name"), str):
                 continue
-            kv = ("victim", identity["name"])
-            acc = report_items.get(kv) or report_items.setdefault(kv, _Acc())
-            acc.add(seen=created, org=org, hid=hid, cid=cid, cat=category, conf=identity.get("confidence"),
-                    labels=identity.get("sectors") or (), name=None, stix_id=identity_id,
-                    basis="country stated in the data")
+            _put(report_items, ("victim", identity["name"]),
+                 _Entry(created, org, hid, cid, category, identity.get("confidence"), identity.get("sectors") or (),
+                        None, identity_id, "country stated in the data"))
 
 
 def _related(ctx: _Context, stix_ids: Iterable[str], reader: str) -> dict[str, str]:
@@ -334,54 +310,71 @@ def _related(ctx: _Context, stix_ids: Iterable[str], reader: str) -> dict[str, s
     return out
 
 
-def _finish(session: Session, ctx: _Context, recipient: Recipient, period: Period,
-            accs: dict[tuple[str, str], _Acc], withheld_values: dict[tuple[str, str], set[int]],
+def _finish(session: Session, ctx: _Context, recipient: Recipient, period: Period, entries: Entries,
+            networks: dict[tuple[str, str], str], withheld_values: dict[tuple[str, str], set[int]],
             k: int) -> CompiledReport:
     viewer, reader = recipient.viewer, recipient.country
-    owners = {o for acc in accs.values() for o, _h in acc.owners}
-    orgs = repository.orgs_by_ids(session, owners)
-    handlings = intel_repo.handlings(session, {h for acc in accs.values() for _o, h in acc.owners})
+    pairs = {(e.org, e.hid) for found in entries.values() for e in found}
+    orgs = repository.orgs_by_ids(session, {o for o, _h in pairs})
+    handlings = intel_repo.handlings(session, {h for _o, h in pairs})
     host = partners_repo.host_centre(session)
     host_name = host.name if host else "host centre"
-    label_cache: dict[tuple[int, int], str] = {}
-
-    def label(org_id: int, hid: int) -> str:
-        if (org_id, hid) not in label_cache:
-            o = orgs[org_id]
-            label_cache[(org_id, hid)] = policy.source_label(
-                viewer, owner_id=o.id, owner_name=o.name, owner_kind=o.kind, owner_sector=o.sector,
-                owner_region=o.region, attribution=handlings[hid].attribution, host_centre_name=host_name)
-        return label_cache[(org_id, hid)]
+    labels_of: dict[tuple[int, int], str] = {}
+    for org_id, hid in pairs:
+        o = orgs[org_id]
+        labels_of[(org_id, hid)] = policy.source_label(
+            viewer, owner_id=o.id, owner_name=o.name, owner_kind=o.kind, owner_sector=o.sector,
+            owner_region=o.region, attribution=handlings[hid].attribution, host_centre_name=host_name)
 
     all_threats: dict[str, str] = {}
     out: list[Item] = []
     per_contribution: dict[tuple[str, int], int] = defaultdict(int)
-    for (kind, value), acc in accs.items():
-        related = _related(ctx, acc.stix_ids, reader)
+    for (kind, value), found in entries.items():
+        if len(found) == 1:  # the common case, without building sets
+            e = found[0]
+            first = last = e.seen
+            owners: Iterable[tuple[int, int]] = ((e.org, e.hid),)
+            cids: Iterable[tuple[str, int]] = ((e.cid, e.org),)
+            cats = [e.cat] if e.cat else []
+            conf, labels, name, stix_ids, basis = e.conf, e.labels or (), e.name, [e.stix_id], [e.basis]
+            sources, corroboration = [labels_of[(e.org, e.hid)]], 1
+        else:
+            seen = [e.seen for e in found if e.seen is not None]
+            first, last = min(seen, default=None), max(seen, default=None)
+            owners = {(e.org, e.hid) for e in found}
+            cids = {(e.cid, e.org) for e in found}
+            cats = sorted({e.cat for e in found if e.cat})
+            conf = max((e.conf for e in found if e.conf is not None), default=None)
+            labels = {x for e in found if e.labels for x in e.labels if isinstance(x, str)}
+            name = next((e.name for e in found if e.name), None)
+            stix_ids = sorted({e.stix_id for e in found})
+            basis = sorted({e.basis for e in found})
+            sources = sorted({labels_of[p] for p in owners})
+            corroboration = len({o for o, _h in owners})
+        related = _related(ctx, stix_ids, reader)
         all_threats.update(related)
-        role = role_of(kind=kind, labels=acc.labels, name=acc.name, categories=acc.cats)
-        corroboration = len({o for o, _h in acc.owners})
+        role = role_of(kind=kind, labels=labels, name=name, categories=cats)
         out.append(Item(
             kind="organisation" if kind == "victim" else kind, value=value, role=role,
-            crime_types=sorted(acc.cats), first_seen=acc.first, last_seen=acc.last,
-            sources=sorted({label(o, h) for o, h in acc.owners}), corroboration=corroboration,
-            confidence=acc.conf, related=sorted(related.values()),
-            actions=actions_for(role, sources=corroboration, confidence=acc.conf),
-            basis=sorted(acc.basis), network=acc.network, stix_ids=sorted(acc.stix_ids)))
-        for cid_org in acc.cids:
+            crime_types=cats, first_seen=first, last_seen=last, sources=sources, corroboration=corroboration,
+            confidence=conf, related=sorted(related.values()),
+            actions=actions_for(role, sources=corroboration, confidence=conf),
+            basis=basis, network=networks.get((kind, value), ""), stix_ids=stix_ids))
+        for cid_org in cids:
             per_contribution[cid_org] += 1
-    out.sort(key=lambda i: (list(ROLES).index(i.role), -i.corroboration, -(i.confidence or 0), i.value))
-    hidden = {kv: o for kv, o in withheld_values.items() if kv not in accs}
+    order = {role: i for i, role in enumerate(ROLES)}
+    out.sort(key=lambda i: (order[i.role], -i.corroboration, -(i.confidence or 0), i.value))
+    hidden = {kv: o for kv, o in withheld_values.items() if kv not in entries}
     kept, _ = policy.suppress_small_cells(
         [{"withheld": len(hidden), "sources": len(set().union(*hidden.values())) if hidden else 0}], k=k)
-    tlp = max((handlings[h].tlp for acc in accs.values() for _o, h in acc.owners), default=0)
-    sources = [{"contribution_id": cid, "organisation_id": org, "items": n}
-               for (cid, org), n in sorted(per_contribution.items())]
+    tlp = max((handlings[h].tlp for _o, h in pairs), default=0)
+    sources_used = [{"contribution_id": cid, "organisation_id": org, "items": n}
+                    for (cid, org), n in sorted(per_contribution.items())]
     return CompiledReport(
         country=recipient.country, recipient=recipient, period=period, items=out,
         withheld=kept[0]["withheld"] if kept else None,
         recommendations=_recommendations(ctx, out, all_threats, reader), tlp=TLP_LEVELS[tlp],
-        sources=sources, geo_database=geo.database_info(), k_threshold=k)
+        sources=sources_used, geo_database=geo.database_info(), k_threshold=k)
 
 
 def _recommendations(ctx: _Context, items: list[Item], threats: dict[str, str],

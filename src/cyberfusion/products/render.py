@@ -82,10 +82,14 @@ def stix_bundle(report: CompiledReport, *, report_id: str, generated_at: datetim
     objects: list[dict[str, Any]] = [
         {"type": "identity", "id": centre_identity, "spec_version": "2.1", "created": ts, "modified": ts,
          "name": centre, "identity_class": "organization"}, tlp, location]
+    recommended: dict[tuple[str, tuple[str, ...]], str] = {}  # few distinct (role, actions): built once each
     for item in report.items:
         oid = uuid.uuid5(REPORT_NS, f"{report_id}|{item.kind}|{item.value}")
-        description = (f"{ROLES[item.role]}. Recommended: {', '.join(a.replace('_', ' ') for a in item.actions)}. "
-                       f"Corroboration: {item.corroboration} source(s). Linked by: {', '.join(item.basis)}.")
+        key = (item.role, tuple(item.actions))
+        head = recommended.get(key) or recommended.setdefault(
+            key, f"{ROLES[item.role]}. Recommended: {', '.join(a.replace('_', ' ') for a in item.actions)}. ")
+        description = (f"{head}Corroboration: {item.corroboration} source(s). "
+                       f"Linked by: {', '.join(item.basis)}.")
         if item.related:
             description += " Related: " + "; ".join(item.related) + "."
         if item.kind == "organisation":

@@ -1,6 +1,7 @@
-"""All SQL of country reports, report records and horizon notes.
+"""All SQL of country reports, the per-observable country index, report records and horizon notes.
 
-Reports for many recipients are built from one pass over the observables: each row's
+Reports for many recipients are built from one read of the country index (and of the
+observables of objects placed by a declared location): each row's
 (contribution, handling, owner) key is put to ``policy.readable_by`` (through
 ``intel.repository.objects_readable``) once per recipient, in SQL, and a row goes only
 to the recipients for whom that query returned its key.
@@ -13,13 +14,29 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, and_, func, literal, select, union_all, update
+from sqlalchemy import (
+    Row,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.intel.repository import objects_readable
 from cyberfusion.partners.models import Member, Organisation
-from cyberfusion.products.models import CountryReport, HorizonNote, ReportFile
+from cyberfusion.products.models import (
+    CountryIndexState,
+    CountryReport,
+    HorizonNote,
+    ObservableCountry,
+    ReportFile,
+)
 from cyberfusion.sharing.viewer import Viewer
 
 Key = tuple[str, int, int]  # (contribution_id, handling_id, organisation_id)
@@ -43,23 +60,93 @@ def readable_keys(session: Session, *, viewer: Viewer, purpose: str, keys: Itera
     return out
 
 
-def scan_observables(session: Session, *, start: datetime | None, end: datetime | None,
-                     kinds: Sequence[str], batch: int = 20_000) -> Iterator[Row[Any]]:
-    """Observables seen in the period, with their object's confidence, labels and name and the
-    contribution's crime type; every row carries its policy key (see ``readable_keys``)."""
-    o, s = Observable, StixObject
-    q = (select(o.kind, o.value, o.stix_id, o.object_type, o.contribution_id, o.handling_id,
-                o.organisation_id, o.seen_at, Contribution.category, s.confidence, s.labels, s.name)
-         .join(Contribution, Contribution.id == o.contribution_id)
-         # coalesce() keeps SQLite's planner on the stix_id index: by contribution it would
-         # read every object of the contribution for each observable.
-         .outerjoin(s, and_(s.stix_id == o.stix_id, func.coalesce(s.contribution_id, "") == o.contribution_id))
-         .where(o.kind.in_(list(kinds))))
-    if start is not None:
-        q = q.where(o.seen_at >= start)
-    if end is not None:
-        q = q.where(o.seen_at < end)
+def scan_located(session: Session, *, start: datetime, end: datetime, countries: Sequence[str],
+                 batch: int = 20_000) -> Iterator[Row[Any]]:
+    """Observables seen in the period that point at one of these countries, from the country index
+    alone (one key range per country): the country, basis and detail of the link, the observable,
+    its object's confidence, labels and name, the contribution's crime type, and the row's policy
+    key (see ``readable_keys``)."""
+    oc = ObservableCountry
+    q = (select(oc.country, oc.basis, oc.detail, oc.kind, oc.value, oc.stix_id, oc.contribution_id, oc.handling_id,
+                oc.organisation_id, oc.seen_at, Contribution.category, oc.confidence, oc.labels, oc.name)
+         .join(Contribution, Contribution.id == oc.contribution_id)
+         .where(oc.country.in_(sorted(set(countries))), oc.seen_at >= start, oc.seen_at < end))
     yield from session.execute(q.execution_options(yield_per=batch))
+
+
+def scan_observables_of(session: Session, *, stix_ids: Iterable[str], start: datetime | None,
+                        end: datetime | None, kinds: Sequence[str]) -> Iterator[Row[Any]]:
+    """Observables of these objects seen in the period (by the stix_id index), with the columns of
+    ``scan_located`` but the link; every row carries its policy key."""
+    ids = sorted(set(stix_ids))
+    for i in range(0, len(ids), _CHUNK):
+        o, s = Observable, StixObject
+        q = (select(o.kind, o.value, o.stix_id, o.object_type, o.contribution_id, o.handling_id,
+                    o.organisation_id, o.seen_at, Contribution.category, s.confidence, s.labels, s.name)
+             .join(Contribution, Contribution.id == o.contribution_id)
+             .outerjoin(s, and_(s.stix_id == o.stix_id,
+                                func.coalesce(s.contribution_id, "") == o.contribution_id))
+             .where(o.stix_id.in_(ids[i:i + _CHUNK]), o.kind.in_(list(kinds))))
+        if start is not None:
+            q = q.where(o.seen_at >= start)
+        if end is not None:
+            q = q.where(o.seen_at < end)
+        yield from session.execute(q)
+
+
+# --- the per-observable country index --------------------------------------------------------
+
+def observables_to_locate(session: Session, *, contribution_id: str, after_pk: int, kinds: Sequence[str],
+                          limit: int) -> list[Row[Any]]:
+    """A contribution's timed observables after ``after_pk`` (one keyset page), with their object's
+    confidence, labels and name (one row per object version: the caller keeps one per observable)."""
+    o, s = Observable, StixObject
+    q = (select(o.pk, o.kind, o.value, o.stix_id, o.contribution_id, o.handling_id, o.organisation_id, o.seen_at,
+                s.confidence, s.labels, s.name)
+         .outerjoin(s, and_(s.stix_id == o.stix_id, func.coalesce(s.contribution_id, "") == o.contribution_id))
+         .where(o.contribution_id == contribution_id, o.pk > after_pk, o.kind.in_(list(kinds)),
+                o.seen_at.is_not(None))
+         .order_by(o.pk, s.modified.desc()).limit(limit))
+    return list(session.execute(q))
+
+
+def insert_countries(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:  # Core executemany, as the ingest path does
+        session.connection().execute(insert(ObservableCountry.__table__), rows)
+
+
+def contributions_to_index(session: Session, *, full: bool) -> list[tuple[str, int]]:
+    """(contribution, pk indexed so far) for contributions with observables not yet in the index.
+
+    Not ``full``: only contributions never indexed (one anti-join over contributions, cheap enough
+    for every report run). ``full``: also observables added to an indexed contribution later
+    (one pass over the contribution index of the observables)."""
+    st = CountryIndexState
+    if not full:
+        q = (select(Contribution.id).outerjoin(st, st.contribution_id == Contribution.id)
+             .where(st.contribution_id.is_(None)).order_by(Contribution.id))
+        return [(cid, 0) for cid in session.scalars(q)]
+    latest = (select(Observable.contribution_id.label("cid"), func.max(Observable.pk).label("top"))
+              .group_by(Observable.contribution_id).subquery())
+    q = (select(Contribution.id, func.coalesce(st.max_pk, 0))
+         .outerjoin(st, st.contribution_id == Contribution.id)
+         .outerjoin(latest, latest.c.cid == Contribution.id)
+         .where((st.contribution_id.is_(None)) | (latest.c.top > st.max_pk)).order_by(Contribution.id))
+    return [(cid, int(top)) for cid, top in session.execute(q)]
+
+
+def set_indexed(session: Session, *, contribution_id: str, max_pk: int) -> None:
+    row = session.get(CountryIndexState, contribution_id)
+    if row is None:
+        session.add(CountryIndexState(contribution_id=contribution_id, max_pk=max_pk))
+    else:
+        row.max_pk = max(row.max_pk, max_pk)
+    session.flush()
+
+
+def clear_country_index(session: Session) -> None:
+    session.execute(delete(ObservableCountry))
+    session.execute(delete(CountryIndexState))
 
 
 def scan_objects(session: Session, *, types: Sequence[str], with_data: bool = True) -> Iterator[Row[Any]]:

@@ -1,8 +1,10 @@
 """Country reports as records: generate (one or all countries), send, list, download — audited.
 
-Generating needs a host-centre analyst. A report's content is what its recipient
-organisation may receive (purpose ``threat_reporting``, ``disseminate=True``), decided by
-the policy gate; only members of that organisation may download it, once it is sent.
+Generating needs a host-centre analyst, or the host centre's operator (the CLI without
+``--as``, ``operator_viewer``: no member; recorded and audited as the host centre). A report's
+content is what its recipient organisation may receive (purpose ``threat_reporting``,
+``disseminate=True``), decided by the policy gate; only members of that organisation may
+download it, once it is sent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from cyberfusion.kit.regions import country_code, country_name
 from cyberfusion.partners import repository as partners_repo
 from cyberfusion.partners import service as partners
 from cyberfusion.partners.models import Member, Organisation
-from cyberfusion.products import render, repository
+from cyberfusion.products import country_index, render, repository
 from cyberfusion.products.country_report import (
     PURPOSE,
     CompiledReport,
@@ -73,6 +75,32 @@ def organisation_viewer(session: Session, org: Organisation, *, today: date | No
     if state.viewer is None:
         raise Forbidden(f"{org.name} may not receive intelligence: {state.reason}")
     return state.viewer
+
+
+OPERATOR_LABEL = "host centre operator (CLI)"
+
+
+def operator_viewer(session: Session, *, today: date | None = None) -> Viewer:
+    """The host centre acting through its operator (the CLI without ``--as``): an analyst of the host
+    centre that is no member (``member_id`` 0). Each report is still compiled under its recipient's own
+    view; this viewer only authorises the run and says what was withheld (what the host centre may read)."""
+    host = partners_repo.host_centre(session)
+    if host is None:
+        raise NotFound("no host centre organisation: create it first (cfc org create --kind host_centre)")
+    stand_in = Member(id=0, email="operator@host-centre.invalid", name=OPERATOR_LABEL, organisation_id=host.id,
+                      roles=["analyst"], active=True)
+    state = partners.access_state(session, stand_in, today=today)
+    if state.viewer is None:
+        raise Forbidden(f"the host centre may not act: {state.reason}")
+    return state.viewer
+
+
+def _actor(session: Session, viewer: Viewer, **entry: Any) -> None:
+    """Audit as the member, or as the host centre's operator (no member)."""
+    if viewer.member_id:
+        audit.record(session, viewer=viewer, **entry)
+    else:
+        audit.record(session, organisation_id=viewer.org_id, note=OPERATOR_LABEL, **entry)
 
 
 def _require_generator(viewer: Viewer) -> None:
@@ -134,10 +162,12 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
     host = partners_repo.host_centre(session)
     centre, centre_identity = (host.name, host.identity_id) if host else ("host centre", "identity--" + str(uuid.uuid4()))
     now = utcnow()
+    generated_by = viewer.email if viewer.member_id else OPERATOR_LABEL
+    country_index.ensure_indexed(session)
     for compiled in compile_reports(session, generator=viewer, recipients=recipients, period=span, k=k):
         report_id = str(uuid.uuid4())
         files: dict[str, bytes] = {}
-        html_text = render.html(compiled, report_id=report_id, generated_at=now, generated_by=viewer.email,
+        html_text = render.html(compiled, report_id=report_id, generated_at=now, generated_by=generated_by,
                                 centre=centre)
         if "html" in formats:
             files["html"] = html_text.encode()
@@ -151,19 +181,18 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
         record = CountryReport(
             id=report_id, batch_id=batch.batch_id if all_countries else None, country=compiled.country,
             period=span.label, period_start=span.start, period_end=span.end,
-            recipient_org_id=compiled.recipient.org_id, purpose=PURPOSE, generated_by_member_id=viewer.member_id,
-            generated_by_org_id=viewer.org_id, generated_at=now,
+            recipient_org_id=compiled.recipient.org_id, purpose=PURPOSE,
+            generated_by_member_id=viewer.member_id or None, generated_by_org_id=viewer.org_id, generated_at=now,
             geo_database=compiled.geo_database["source"], tlp=compiled.tlp, item_count=len(compiled.items),
             summary=compiled.summary(), sources=compiled.sources, status="generated")
         repository.add(session, record)
         for fmt, content in files.items():
             session.add(_file_row(report_id, fmt, content))
-        audit.record(session, action="report.country.generate", viewer=viewer, purpose=PURPOSE,
-                     object_ids=[report_id],
-                     detail={"country": compiled.country, "period": span.label,
-                             "recipient_org_id": compiled.recipient.org_id, "items": len(compiled.items),
-                             "withheld": compiled.withheld, "contributions": len(compiled.sources),
-                             "formats": sorted(files)})
+        _actor(session, viewer, action="report.country.generate", purpose=PURPOSE, object_ids=[report_id],
+               detail={"country": compiled.country, "period": span.label,
+                       "recipient_org_id": compiled.recipient.org_id, "items": len(compiled.items),
+                       "withheld": compiled.withheld, "contributions": len(compiled.sources),
+                       "formats": sorted(files)})
         if send:
             _mark_sent(session, viewer, record)
         batch.reports.append(Generated(record, compiled, files))
@@ -172,9 +201,18 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
 
 
 def _mark_sent(session: Session, viewer: Viewer, record: CountryReport) -> None:
-    record.status, record.sent_at, record.sent_by_member_id = "sent", utcnow(), viewer.member_id
-    audit.record(session, action="report.country.send", viewer=viewer, purpose=record.purpose,
-                 object_ids=[record.id], detail={"recipient_org_id": record.recipient_org_id})
+    record.status, record.sent_at, record.sent_by_member_id = "sent", utcnow(), viewer.member_id or None
+    _actor(session, viewer, action="report.country.send", purpose=record.purpose,
+           object_ids=[record.id], detail={"recipient_org_id": record.recipient_org_id})
+
+
+def reindex(session: Session, *, viewer: Viewer, full: bool = False) -> dict[str, int]:
+    """Back-fill the per-observable country index (``full``: rebuild it), audited."""
+    _require_generator(viewer)
+    out = country_index.reindex(session, full=full)
+    _actor(session, viewer, action="report.country.reindex", detail={"full": full, **out})
+    session.flush()
+    return out
 
 
 def send(session: Session, *, viewer: Viewer, report_id: str) -> CountryReport:
@@ -209,9 +247,12 @@ def describe(session: Session, record: CountryReport, *, keeper: bool) -> dict[s
         "formats": [{"format": f, "size": n, "sha256": h} for f, n, h in repository.report_formats(session, record.id)],
     }
     if keeper:
-        emails = repository.member_emails(session, [record.generated_by_member_id, record.sent_by_member_id or 0])
-        out |= {"generated_by": emails.get(record.generated_by_member_id), "batch_id": record.batch_id,
-                "sent_by": emails.get(record.sent_by_member_id or 0), "sources": record.sources,
+        emails = repository.member_emails(session,
+                                          [record.generated_by_member_id or 0, record.sent_by_member_id or 0])
+        out |= {"generated_by": emails.get(record.generated_by_member_id or 0, OPERATOR_LABEL),
+                "batch_id": record.batch_id,
+                "sent_by": emails.get(record.sent_by_member_id or 0, OPERATOR_LABEL if record.sent_at else None),
+                "sources": record.sources,
                 "first_downloaded_at": record.first_downloaded_at}
     return out
 

@@ -23,8 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from cyberfusion.db import transaction
-from cyberfusion.errors import CyberfusionError, InvalidInput, NotFound, Unauthenticated, Unavailable
+from cyberfusion.api.deps import client_address
+from cyberfusion.auth import throttle
+from cyberfusion.db import transaction, utcnow
+from cyberfusion.errors import CyberfusionError, InvalidInput, NotFound, TooManyRequests, Unauthenticated, Unavailable
 from cyberfusion.sharing.viewer import Viewer
 from cyberfusion.taxii import media, service
 
@@ -53,7 +55,7 @@ def error_response(exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Basic realm="cyberfusion TAXII", Bearer realm="cyberfusion TAXII"'
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, (Unavailable, TooManyRequests)):
         headers["Retry-After"] = str(exc.retry_after)
     return Response(json.dumps(body), status_code=status, media_type=media.TAXII, headers=headers)
 
@@ -107,7 +109,13 @@ def _viewer(request: Request, session: Session) -> Viewer:
         hit = _auth_cache.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    viewer = service.authenticate(session, header)
+    try:
+        viewer = service.authenticate(session, header)
+    except Unauthenticated:
+        if header.strip():  # a credential was offered and was wrong: count it (asking without one is not)
+            throttle.failed_attempt(session, client=client_address(request), settings=request.app.state.settings,
+                                    now=utcnow())
+        raise
     if session.dirty:
         session.commit()
     with _auth_lock:
@@ -260,7 +268,10 @@ def versions(request: Request, root: str, cid: str, stix_id: str) -> Response:
 
 @router.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
 def unknown(request: Request, rest: str) -> Response:
-    """Anything else under /taxii2/: 405 when the path exists for another method, else 404."""
+    """Anything else under /taxii2/: 405 when the path exists for another method, else 404 (both only
+    after authentication, so an anonymous client learns nothing, not even which paths exist)."""
+    with _session(request) as session:
+        _viewer(request, session)
     for route in router.routes:
         if route is not request.scope.get("route") and isinstance(route, APIRoute) and route.path != "/taxii2/{rest:path}":
             match, _ = route.matches(request.scope)

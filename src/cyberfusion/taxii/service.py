@@ -10,7 +10,6 @@ viewer reads them under, and a statement marking spelling out the restrictions.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -31,6 +30,7 @@ from cyberfusion.auth import tokens
 from cyberfusion.db import utcnow
 from cyberfusion.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from cyberfusion.export.stix import _SKIP_MARKING, marked, statement_marking
+from cyberfusion.ingest import limits
 from cyberfusion.ingest.pipeline import import_file
 from cyberfusion.ingest.stix import validate_object
 from cyberfusion.partners import service as partners
@@ -70,7 +70,7 @@ def authenticate(session: Session, authorization: str | None) -> Viewer:
     elif scheme.lower() == "basic" and value.strip():
         try:
             email, sep, token = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # binascii.Error, and non-ASCII header text
             raise Unauthenticated("malformed Basic credentials") from None
         if not sep:
             raise Unauthenticated("Basic credentials must be 'e-mail:API token'")
@@ -140,7 +140,7 @@ def parse_query(params: Mapping[str, Sequence[str]], allowed: frozenset[str], *,
     limit = DEFAULT_LIMIT
     if params.get("limit") and "limit" in allowed:
         raw = params["limit"][-1]
-        if not raw.isdigit() or int(raw) < 1:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:  # isdigit alone takes '²', int() does not
             raise InvalidInput(f"limit must be a positive integer, got {raw!r}", field="limit")
         limit = min(int(raw), MAX_LIMIT)
     added_after = None
@@ -304,10 +304,7 @@ def status_resource(row: TaxiiStatus) -> dict[str, Any]:
 
 
 def parse_envelope(body: bytes) -> list[Any]:
-    try:
-        envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+    envelope = limits.loads(body, field="body")
     if not isinstance(envelope, dict) or not isinstance(envelope.get("objects", []), list):
         raise InvalidInput("the body must be a TAXII envelope: an object with an 'objects' list", field="objects")
     return list(envelope.get("objects", []))
