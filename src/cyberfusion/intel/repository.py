@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, and_, exists, func, insert, or_, select, text, tuple_, update
@@ -75,12 +76,11 @@ def insert_observables(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
-    """What UTCDateTime + SQLAlchemy's SQLite DATETIME store, byte for byte."""
+    """What UTCDateTime + SQLAlchemy's SQLite DATETIME store, byte for byte
+    ("YYYY-MM-DD HH:MM:SS.ffffff")."""
     if value is None:
         return None
-    v = value.astimezone(UTC)
-    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-            f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_json(value: Any) -> str:
@@ -100,19 +100,22 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
         session.execute(insert(table), rows)
         return
     names = list(rows[0])
-    converters = []
-    for name in names:
+    converters: list[tuple[int, Any]] = []
+    for i, name in enumerate(names):
         column_type = table.c[name].type
         if isinstance(column_type, UTCDateTime):
-            converters.append(_sqlite_datetime)
+            converters.append((i, _sqlite_datetime))
         elif isinstance(column_type, JSON):
-            converters.append(_sqlite_json)
+            converters.append((i, _sqlite_json))
         elif isinstance(column_type, Boolean):
-            converters.append(lambda v: None if v is None else int(bool(v)))
-        else:
-            converters.append(None)
-    plan = list(zip(names, converters, strict=True))
-    params = [tuple(row[n] if c is None else c(row[n]) for n, c in plan) for row in rows]
+            converters.append((i, lambda v: None if v is None else int(bool(v))))
+    values = itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
+    params = []
+    for row in rows:
+        out = list(values(row))
+        for i, convert in converters:
+            out[i] = convert(out[i])
+        params.append(tuple(out))
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     session.connection().exec_driver_sql(sql, params)
 
