@@ -121,6 +121,7 @@ def run_http(db_url: str, data_dir: Path, token: str, values: list[str], request
 
     port = _free_port()
     env = {**os.environ, "CFC_DATABASE_URL": db_url, "CFC_DATA_DIR": str(data_dir),
+           "CFC_INPROCESS_WORKER": "false",  # the lookup path alone, no background jobs while timed
            "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1] / "src"),
                                                      os.environ.get("PYTHONPATH", "")) if p)}
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "cyberfusion.app:create_app",

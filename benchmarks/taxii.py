@@ -121,7 +121,10 @@ def seed(world: _common.World, n: int, *, block: int = 10_000) -> list[str]:
 def start_ours(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "CFC_DATABASE_URL": database_url, "CFC_DATA_DIR": str(data_dir),
-           "PYTHONPATH": str(ROOT / "src"), "CFC_LOG_LEVEL": "warning"}
+           "PYTHONPATH": str(ROOT / "src"), "CFC_LOG_LEVEL": "warning",
+           # The read path alone: no background jobs (the seed's import queued a 100k-row country
+           # indexing job) in the server process while it is timed.
+           "CFC_INPROCESS_WORKER": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "cyberfusion.app:create_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                              "--no-access-log"], env=env)
