@@ -25,7 +25,18 @@ sys.path.insert(0, str(HERE.parent))
 def _fuzz_one(name: str, seconds: int, extra: list[str]) -> None:
     import atheris
 
+    # The targets import their parsers lazily: import them here, inside the instrumentation, or
+    # libFuzzer gets no coverage and fuzzes blind ("no interesting inputs").
     with atheris.instrument_imports(include=["cyberfusion"]):
+        import cyberfusion.ai.documents
+        import cyberfusion.ai.extract
+        import cyberfusion.ingest.misp
+        import cyberfusion.ingest.observables
+        import cyberfusion.ingest.stix
+        import cyberfusion.ingest.tabular
+        import cyberfusion.ingest.text
+        import cyberfusion.kit.observables
+        import cyberfusion.taxii.service  # noqa: F401
         from fuzz.targets import TARGETS, seeds
     target = TARGETS[name]
     corpus = Path(tempfile.mkdtemp(prefix=f"cfc-fuzz-{name}-"))
@@ -43,8 +54,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", help="a target name or 'all'")
     parser.add_argument("--seconds", type=int, default=20, help="time per target")
-    parser.add_argument("extra", nargs="*", help="libFuzzer flags (after --)")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    # libFuzzer flags follow "--"; split them off first (argparse takes no positionals after options).
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.extra = extra
     from fuzz.targets import TARGETS
     if args.target != "all":
         if args.target not in TARGETS:

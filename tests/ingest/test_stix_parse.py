@@ -404,3 +404,12 @@ def test_large_bundle_is_streamed(tmp_path: Path) -> None:
         count = 1 + sum(1 for _ in items)
     assert count == n
     assert reader.bytes_read == size
+
+
+def test_invalid_utf8_in_a_string_is_a_located_problem() -> None:
+    # Found by fuzz/run.py stix: yajl raised UnicodeDecodeError for a bad byte in the bundle's id.
+    data = b'{\n    "id": "bundle--cc0ca596-70e6-4dac-\xc0\x9def-603166d17db8",\n    "objects": []}'
+    with pytest.raises(InvalidInput) as caught:
+        list(iter_stix(io.BytesIO(data), file_name="bad.json"))
+    assert str(caught.value) == ("bad.json, line 2: not valid UTF-8: byte 0xc0 cannot start or continue a "
+                                 "character (STIX JSON must be UTF-8 encoded)")

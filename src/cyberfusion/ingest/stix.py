@@ -788,6 +788,13 @@ def _iter_stream(f: Any, file_name: str, errors: list[Problem] | None) -> Iterat
         message = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
         reason = message.splitlines()[0] if message else "unexpected end of input"
         raise InvalidInput(Problem(f"not valid JSON: {reason}", file_name, tap.locate(message))) from None
+    except UnicodeDecodeError as exc:  # yajl decodes each string as UTF-8 (found by fuzz/run.py stix)
+        bad = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+        where = tap.chunk.find(exc.object) if isinstance(exc.object, bytes) and exc.object else -1
+        line = tap.lines + tap.chunk[:where + exc.start].count(b"\n") + 1 if where >= 0 else None
+        raise InvalidInput(Problem(f"not valid UTF-8: byte 0x{bad} cannot start or continue a character "
+                                   "(STIX JSON must be UTF-8 encoded)", file_name,
+                                   f"line {line}" if line else None)) from None
     if tap.top != "start_map":
         raise InvalidInput(Problem("the top-level JSON value must be an object (a STIX bundle or object)",
                                    file_name))
