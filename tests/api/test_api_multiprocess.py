@@ -27,9 +27,9 @@ def _free_port() -> int:
 
 
 def test_two_server_processes_share_sessions_and_cursors(world, engine, tmp_path):
-    ids = sorted(o["id"] for o in [indicator("domain-name", f"p{i}.multi.example") for i in range(23)])
-    contribute(world, tmp_path, "vendor", [indicator("domain-name", f"p{i}.multi.example") for i in range(23)],
-               HandlingSpec(tlp="green"))
+    objects = [indicator("domain-name", f"p{i}.multi.example") for i in range(23)]
+    ids = sorted(o["id"] for o in objects)
+    contribute(world, tmp_path, "vendor", objects, HandlingSpec(tlp="green"))
     token = world.token("analyst")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "CFC_SECRET_KEY"}

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from ingest.test_pipeline import CRASH_SCRIPT, SRC, counts, import_as, ip_indicators
+from ingest.test_pipeline import CRASH_SCRIPT, SRC, _wait_for_backend_exit, counts, import_as, ip_indicators
 from sharing.helpers import bundle_file
 from sqlalchemy import text
 
@@ -66,13 +66,7 @@ def _run_child(world, engine, path: Path, kill_after: float | None) -> tuple[boo
     assert started is not None, "the importer never started"
     assert proc.returncode in (0, -signal.SIGKILL), proc.returncode
     if proc.returncode != 0 and backend is not None:  # PostgreSQL rolls back once it sees the client gone
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                if not conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
-                                    {"p": backend}).scalar_one():
-                    break
-            time.sleep(0.05)
+        _wait_for_backend_exit(engine, backend)
     return committed, time.monotonic() - started
 
 

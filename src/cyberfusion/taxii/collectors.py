@@ -237,10 +237,9 @@ def _import(session: Session, row: Collector, *, fmt: str, payload: bytes, file_
     with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".json") as tmp:
         tmp.write(payload)
         tmp.flush()
-        now = utcnow()  # import_file takes the ingest lock and clock (date_added)
         result = import_file(session, viewer=viewer, path=Path(tmp.name), fmt=fmt,
                              spec=cols.handling_from_json(row.handling), file_name=file_name[:500],
-                             source_format="collector", now=now)
+                             source_format="collector")
     return result.contribution_id, result.objects
 
 

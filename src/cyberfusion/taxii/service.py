@@ -337,9 +337,8 @@ def add_objects(session: Session, *, viewer: Viewer, collection: CollectionDef, 
         with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".json") as tmp:
             tmp.write(bundle.encode())
             tmp.flush()
-            now = utcnow()  # import_file takes the ingest lock and clock (date_added)
             result = import_file(session, viewer=viewer, path=Path(tmp.name), fmt="stix",
-                                 spec=collection.handling or HandlingSpec(), now=now,
+                                 spec=collection.handling or HandlingSpec(),
                                  file_name=f"taxii-{collection.alias}-{status.id}.json", source_format="taxii")
         status.contribution_id = result.contribution_id
     status.successes, status.failures = successes, failures
