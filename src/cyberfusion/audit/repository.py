@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cyberfusion.audit.models import AuditEntry
@@ -18,13 +18,24 @@ def lock_chain_head(session: Session) -> None:
     # SQLite has one writer at a time; the append below happens inside it.
 
 
+# Prebuilt Core statements: every API read appends an entry, and building and compiling the
+# ORM equivalents cost more than the two statements themselves (benchmarks/lookup.py).
+_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+_INSERT = insert(AuditEntry.__table__)
+
+
 def last_hash(session: Session) -> str | None:
-    return session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+    return session.scalar(_LAST_HASH)
 
 
 def add(session: Session, entry: AuditEntry) -> None:
-    session.add(entry)
-    session.flush()
+    """Append the entry's row (the object itself stays out of the session: entries are never
+    changed after they are written)."""
+    session.execute(_INSERT, {c: getattr(entry, c) for c in _COLUMNS})
+
+
+_COLUMNS = ("at", "member_id", "organisation_id", "secondment_id", "action", "purpose", "object_ids", "detail",
+            "prev_hash", "hash", "note")
 
 
 def iter_entries(session: Session, *, batch: int = 5000) -> Iterator[AuditEntry]:

@@ -78,17 +78,26 @@ def authenticate(session: Session, token: str, *, now: datetime | None = None) -
     return member
 
 
+def recently_checked(token: str, *, now: datetime) -> int | None:
+    """The member id of a token checked in the last ``CACHE_SECONDS`` and not expired since;
+    None when it must be checked again (``authenticate``). The member's own state (active or
+    not) is the caller's to read."""
+    recent = _RECENT.get(_digest(token.strip()))
+    if recent is None or time.monotonic() - recent[2] >= CACHE_SECONDS:
+        return None
+    member_id, expires_at, _checked = recent
+    return member_id if expires_at is None or expires_at > now else None
+
+
 def authenticate_request(session: Session, token: str, *, now: datetime | None = None) -> Member:
     """``authenticate`` for each API request: a token checked in the last ``CACHE_SECONDS``
     is not read again; its member is (a deactivated member is refused at once)."""
     now = now or utcnow()
-    recent = _RECENT.get(_digest(token.strip()))
-    if recent is not None and time.monotonic() - recent[2] < CACHE_SECONDS:
-        member_id, expires_at, _checked = recent
-        if expires_at is None or expires_at > now:
-            member = repository.member_by_id(session, member_id)
-            if member is not None and member.active:
-                return member
+    member_id = recently_checked(token, now=now)
+    if member_id is not None:
+        member = repository.member_by_id(session, member_id)
+        if member is not None and member.active:
+            return member
     return authenticate(session, token, now=now)
 
 

@@ -33,7 +33,7 @@ from cyberfusion.config import Settings, get_settings
 from cyberfusion.db import utcnow
 from cyberfusion.errors import Forbidden, InvalidInput, NotFound
 from cyberfusion.fusion import matching, repository, warninglists
-from cyberfusion.fusion.models import HitNotification, Lookup
+from cyberfusion.fusion.models import HitNotification
 from cyberfusion.fusion.terms import shown
 from cyberfusion.intel import repository as intel_repo
 from cyberfusion.kit.observables import detect, normalise
@@ -199,15 +199,16 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
     found = {k: g for k, g in found.items() if g}
 
     answers = _decide(session, viewer=viewer, purpose=purpose, found=found, settings=settings, now=now)
-    row = Lookup(member_id=viewer.member_id, organisation_id=viewer.org_id, secondment_id=viewer.secondment_id,
-                 purpose=purpose, created_at=now, value_count=len(values),
-                 hit_count=sum(1 for p in parsed if p is not None and answers.get(p, {}).get("result") == "hit"),
-                 notified_count=0, digests=digests)
-    repository.add(session, row)
-    notified = _notify(session, viewer=viewer, purpose=purpose, lookup_id=row.id, answers=answers, now=now)
-    row.notified_count = notified
+    lookup_id = repository.add_lookup(session, {
+        "member_id": viewer.member_id, "organisation_id": viewer.org_id, "secondment_id": viewer.secondment_id,
+        "purpose": purpose, "created_at": now, "value_count": len(values),
+        "hit_count": sum(1 for p in parsed if p is not None and answers.get(p, {}).get("result") == "hit"),
+        "notified_count": 0, "digests": digests})
+    notified = _notify(session, viewer=viewer, purpose=purpose, lookup_id=lookup_id, answers=answers, now=now)
+    if notified:
+        repository.set_notified(session, lookup_id, notified)
     repository.add_lookup_hits(session, [
-        {"lookup_id": row.id, "kind": k[0], "value": k[1], "answer": a["told"],
+        {"lookup_id": lookup_id, "kind": k[0], "value": k[1], "answer": a["told"],
          "references": [r["reference"] for r in a.get("references", [])]}
         for k, a in answers.items()])
 
@@ -231,10 +232,9 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
             out["details"] = a["details"]
             disclosed.update(o["id"] for o in a["details"]["objects"])
         results.append(out)
-    session.flush()
     audit.record(session, action="fusion.lookup", viewer=viewer, purpose=purpose, object_ids=sorted(disclosed),
-                 detail={"lookup_id": row.id, **counts, "notified": notified})
-    return LookupResult(row.id, purpose, results, counts)
+                 detail={"lookup_id": lookup_id, **counts, "notified": notified})
+    return LookupResult(lookup_id, purpose, results, counts)
 
 
 def _known_kind(kind: str) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, LookupHit, Term,
+from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
                                        ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.intel.repository import objects_readable
@@ -243,11 +243,15 @@ def _now_param() -> dict[str, datetime]:
 
 
 @lru_cache(maxsize=512)
-def _match_statement(viewer: Viewer, purpose: str, table: str, dialect: str, inline: bool) -> Any:
-    """The grouped match query with the policy flag, built once per viewer, purpose and shape;
-    the asked values and "now" are parameters."""
+def _match_statement(viewer: Viewer, purpose: str, table: str, dialect: str, shape: str) -> Any:
+    """The grouped match query with the policy flag, built once per viewer, purpose and shape
+    (one value, a short list inline, or a long list as a table); the asked values and "now" are
+    parameters. One value is a plain equality: an "expanding" list is re-rendered at every
+    execution, which cost more than the query of a one-value lookup."""
     t = TABLES[table]
-    if inline:
+    if shape == "one":
+        src, where = t, t.value == bindparam("match_values", type_=Text)
+    elif shape == "inline":
         src, where = t, t.value.in_(bindparam("match_values", expanding=True))
     else:
         if dialect == "postgresql":
@@ -255,11 +259,13 @@ def _match_statement(viewer: Viewer, purpose: str, table: str, dialect: str, inl
         else:
             vt = func.json_each(bindparam("match_values", type_=Text)).table_valued("value")
         src, where = vt.join(t, t.value == vt.c.value), None
-    flag = case((_readable_clause(viewer, purpose, table), 1), else_=0).label("readable")
+    # Readability depends only on (contribution, handling, owner), which are grouped on: an
+    # aggregate of the flag, not a grouping key, so the policy condition is in the SQL once.
+    flag = func.max(case((_readable_clause(viewer, purpose, table), 1), else_=0)).label("readable")
     q = (select(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, func.count(),
                 func.min(t.seen_at), func.max(t.seen_at))
          .select_from(src)
-         .group_by(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag))
+         .group_by(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id))
     if where is not None:
         q = q.where(where)
     return q
@@ -271,10 +277,10 @@ def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
     if not values:
         return []
     dialect = _dialect(session)
-    inline = len(values) <= _INLINE_VALUES
-    q = _match_statement(viewer, purpose, table, dialect, inline)
-    param: Any = list(values)
-    if not inline and dialect != "postgresql":
+    shape = "one" if len(values) == 1 else "inline" if len(values) <= _INLINE_VALUES else "table"
+    q = _match_statement(viewer, purpose, table, dialect, shape)
+    param: Any = values[0] if shape == "one" else list(values)
+    if shape == "table" and dialect != "postgresql":
         param = json.dumps(param, ensure_ascii=False)
     return [tuple(r) for r in session.execute(q, {"match_values": param} | _now_param())]
 
@@ -450,6 +456,20 @@ def latest_readable(session: Session, *, viewer: Viewer, purpose: str,
 
 
 # --- lookups and hit notifications ------------------------------------------------------------
+
+_INSERT_LOOKUP = insert(Lookup.__table__).returning(Lookup.__table__.c.id)
+
+
+def add_lookup(session: Session, values: dict[str, Any]) -> int:
+    """Record one lookup; its id. (Core, not the ORM: one row per API lookup, never changed
+    but for its notification count.)"""
+    return session.execute(_INSERT_LOOKUP, values).scalar_one()
+
+
+def set_notified(session: Session, lookup_id: int, count: int) -> None:
+    session.execute(update(Lookup.__table__).where(Lookup.__table__.c.id == lookup_id)
+                    .values(notified_count=count))
+
 
 def add_lookup_hits(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:

@@ -7,13 +7,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cyberfusion.audit import service as audit
 from cyberfusion.auth.passwords import hash_password
 from cyberfusion.db import utcnow
-from cyberfusion.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cyberfusion.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from cyberfusion.kit.regions import country_code, region_name, region_of
 from cyberfusion.partners import repository
 from cyberfusion.partners.models import (AGREEMENT_STATUSES, CATEGORIES, ORG_KINDS, ROLES, SECTORS,
@@ -193,13 +194,20 @@ def access_state(session: Session, member: Member, *, today: date | None = None)
     today = today or date.today()
     if not member.active:
         return AccessState(None, "member account is inactive")
-    org = repository.org_by_id(session, member.organisation_id)
+    org = repository.access_facts(session, org_id=member.organisation_id, today=today)
     assert org is not None
+    return _access(session, member_id=member.id, email=member.email, roles=member.roles,
+                   org_id=member.organisation_id, org=org, today=today)
+
+
+def _access(session: Session, *, member_id: int, email: str, roles: list[str], org_id: int, org: Row,
+            today: date) -> AccessState:
+    host = org.kind == "host_centre"
     secondment = None
-    if org.kind == "host_centre":
-        history = repository.secondments(session, member_id=member.id)
+    if host:
+        history = repository.secondments(session, member_id=member_id)
         if history:
-            secondment = repository.current_secondment(session, member_id=member.id, today=today)
+            secondment = repository.current_secondment(session, member_id=member_id, today=today)
             if secondment is None:
                 return AccessState(None, "secondment is outside its term: host-centre access has lapsed")
             if secondment.confidentiality_ack_at is None:
@@ -207,23 +215,37 @@ def access_state(session: Session, member: Member, *, today: date | None = None)
                                    needs_acknowledgement=True)
     if org.vetting_status != "approved":
         return AccessState(None, f"organisation vetting is {org.vetting_status}")
-    agreement = None if org.kind == "host_centre" else repository.valid_agreement(
-        session, org_id=org.id, today=today)
+    agreement = not host and org.agreement_id is not None
     viewer = Viewer(
-        member_id=member.id, email=member.email, roles=frozenset(member.roles), org_id=org.id,
+        member_id=member_id, email=email, roles=frozenset(roles), org_id=org_id,
         org_name=org.name, org_kind=org.kind, org_sector=org.sector, org_country=org.country,
         org_region=org.region,
         home_org_id=secondment.seconding_organisation_id if secondment else None,
         secondment_id=secondment.id if secondment else None,
-        may_receive=org.kind == "host_centre" or agreement is not None,
-        may_contribute=org.kind == "host_centre" or agreement is not None,
-        tlp_ceiling=len(TLP_LEVELS) - 1 if agreement is None else agreement.tlp_ceiling,
-        receive_categories=None if agreement is None else frozenset(agreement.receive_categories),
-        contribute_categories=None if agreement is None else frozenset(agreement.contribute_categories),
-        agreement_purposes=frozenset(PURPOSES if agreement is None else agreement.purposes),
+        may_receive=host or agreement,
+        may_contribute=host or agreement,
+        tlp_ceiling=org.tlp_ceiling if agreement else len(TLP_LEVELS) - 1,
+        receive_categories=frozenset(org.receive_categories) if agreement else None,
+        contribute_categories=frozenset(org.contribute_categories) if agreement else None,
+        agreement_purposes=frozenset(org.purposes if agreement else PURPOSES),
         today=today,
     )
     return AccessState(viewer, None if viewer.may_receive else "no valid data-sharing agreement")
+
+
+def resolve_viewer_by_id(session: Session, member_id: int, *, today: date | None = None) -> Viewer:
+    """``resolve_viewer`` from the member's id alone (what an authenticated API request has):
+    member, organisation and agreement in one statement. Unauthenticated when the member is gone
+    or deactivated since its token was checked."""
+    today = today or date.today()
+    facts = repository.member_access_facts(session, member_id=member_id, today=today)
+    if facts is None or not facts.active:
+        raise Unauthenticated("member inactive")
+    state = _access(session, member_id=facts.member_id, email=facts.email, roles=facts.roles,
+                    org_id=facts.organisation_id, org=facts, today=today)
+    if state.viewer is None:
+        raise Forbidden(state.reason or "access denied")
+    return state.viewer
 
 
 def resolve_viewer(session: Session, member: Member, *, today: date | None = None) -> Viewer:
