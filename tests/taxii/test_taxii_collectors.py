@@ -131,6 +131,51 @@ def test_a_failed_run_backs_off_and_the_next_one_resumes(live_server, world, tmp
     assert (_row(world, "flaky").failures, _row(world, "flaky").last_error) == (0, None)
 
 
+def test_collectors_run_as_background_jobs_that_queue_their_next_run(live_server, world, tmp_path, monkeypatch):
+    """Adding a collector queues a `collectors.run` job; the worker runs it (the same run_batch as
+    `cfc worker`), and each run queues the next for when the earliest collector is due again."""
+    from sqlalchemy import select
+
+    from cyberfusion.jobs import handlers  # noqa: F401 - registers the job kinds
+    from cyberfusion.jobs.models import Job
+    from cyberfusion.jobs.service import run_batch
+
+    from cyberfusion.config import get_settings
+
+    monkeypatch.setenv("CFC_SECRET_KEY", SECRET)  # the key the collectors' credentials were sealed with
+    get_settings.cache_clear()
+
+    def jobs() -> list[tuple[str, str, object]]:
+        with world.factory() as s:
+            return [(j.kind, j.status, j.run_after) for j in
+                    s.scalars(select(Job).where(Job.kind == "collectors.run").order_by(Job.id))]
+
+    _post(live_server, world, "vendor", _objects(6, 120))
+    before = utcnow()
+    _add(world, tmp_path, name="job-pull", kind="taxii21", url=_vendor_inbox_url(live_server, world),
+         username="vendor@example.org", password=world.token("vendor"), page_size=50, interval_seconds=600)
+    _add(world, tmp_path, name="job-pull-2", kind="taxii21", url=_vendor_inbox_url(live_server, world),
+         username="vendor@example.org", password=world.token("vendor"), page_size=100, interval_seconds=900)
+    queued = jobs()
+    assert [(k, st) for k, st, _ in queued] == [("collectors.run", "queued")]  # one job for both
+    assert queued[0][2] <= utcnow()
+
+    assert run_batch(world.factory, worker="test-worker", kinds=["collectors.run"]) == 1
+    rows = {n: _row(world, n) for n in ("job-pull", "job-pull-2")}
+    # Both ran; the second pulled the same collection, whose versions the partner already holds.
+    assert {n: (r.status, r.run_pages, r.run_objects) for n, r in rows.items()} == {
+        "job-pull": ("ok", 3, 120), "job-pull-2": ("ok", 2, 0)}
+    done, nxt = jobs()
+    assert (done[0], done[1]) == ("collectors.run", "done") and (nxt[0], nxt[1]) == ("collectors.run", "queued")
+    # The next job waits for the first collector due again: ten minutes after its run.
+    assert abs(nxt[2] - rows["job-pull"].next_run_at) < timedelta(seconds=1)
+    assert nxt[2] >= before + timedelta(seconds=599)
+    assert run_batch(world.factory, worker="test-worker", kinds=["collectors.run"]) == 0  # not due yet
+    with world.factory() as s:
+        finished = s.scalars(select(Job).where(Job.kind == "collectors.run", Job.status == "done")).one()
+        assert [r["name"] for r in finished.result["runs"]] == ["job-pull", "job-pull-2"]
+
+
 def test_pulled_stix_20_objects_are_upgraded_and_invalid_ones_left_out():
     malware_20 = medallion_default_data()["trustgroup1"]["collections"][2]["objects"][6]
     assert "spec_version" not in malware_20

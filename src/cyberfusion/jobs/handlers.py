@@ -83,3 +83,13 @@ def index_countries(session: Session, payload: dict[str, Any]) -> dict[str, Any]
     from cyberfusion.products import country_index
 
     return {"linked": country_index.ensure_indexed(session)}
+
+
+@handler("collectors.run")
+def run_collectors(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """Pull the due partner TAXII collections and MISP feeds (or payload "names"); queues the next run."""
+    from cyberfusion.taxii import collectors
+
+    settings = get_settings()
+    return collectors.run_job(session, payload, secret=settings.effective_secret_key(),
+                              tmp_dir=settings.data_dir / "tmp")

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,7 @@ def add(session: Session, *, name: str, kind: str, url: str, member_email: str, 
     elif token is not None:
         credentials = {"token": token}
     now = utcnow()
+    schedule(session, due=now)  # due at once: brings the waiting collectors job forward
     row = Collector(name=name, kind=kind, url=url if url.endswith("/") else url + "/",
                     organisation_id=member.organisation_id, member_id=member.id,
                     handling=cols.handling_to_json(handling),
@@ -425,6 +426,37 @@ def _run_one(factory: sessionmaker[Session], collector_id: int, owner: str, *, s
     return report
 
 
+# --- as a background job -----------------------------------------------------------------------------
+
+JOB_KIND = "collectors.run"
+
+
+def schedule(session: Session, *, due: datetime | None = None) -> None:
+    """Have one ``collectors.run`` job waiting for the earliest due collector (or ``due``): a new
+    collector queues it, and each run queues the next. ``cfc worker`` (or the server's in-process
+    worker) runs it; the collectors' own leases keep concurrent runs apart."""
+    from cyberfusion.jobs.service import enqueue
+
+    due = due or repository.next_collector_run(session)
+    if due is not None:
+        enqueue(session, kind=JOB_KIND, unique=True, delay=max(due - utcnow(), timedelta(0)))
+
+
+def run_job(session: Session, payload: dict[str, Any], *, secret: str, tmp_dir: Path) -> dict[str, Any]:
+    """The job: run the due (or the payload's named) collectors, then queue the next run.
+
+    Each collector commits its pages in transactions of its own (with the same engine as the
+    job), so what a run fetched stays even when the job fails; a failed collector is recorded on
+    its row with its backoff, which the next job's time follows."""
+    names = payload.get("names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise InvalidInput("must be a list of collector names", field="names")
+    factory = sessionmaker(session.get_bind(), expire_on_commit=False)
+    reports = run(factory, secret=secret, tmp_dir=tmp_dir, names=names or None, due_only=not names)
+    schedule(session)
+    return {"runs": [r.as_dict() for r in reports]}
+
+
 def work(factory: sessionmaker[Session], *, secret: str, tmp_dir: Path, idle_sleep: float = 30.0,
          stop: Callable[[], bool] = lambda: False) -> int:
     """The background loop: run due collectors until stopped; returns how many runs were made."""
@@ -440,4 +472,5 @@ def work(factory: sessionmaker[Session], *, secret: str, tmp_dir: Path, idle_sle
     return runs
 
 
-__all__ = ["add", "listing", "remove", "run", "work", "RunReport", "KINDS", "seal", "unseal"]
+__all__ = ["add", "listing", "remove", "run", "run_job", "schedule", "work", "RunReport", "KINDS", "JOB_KIND",
+           "seal", "unseal"]

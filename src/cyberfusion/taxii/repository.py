@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (BindParameter, Integer, Text, TypeDecorator, and_, bindparam, delete, exists, or_, select,
-                        true, type_coerce, update)
+from sqlalchemy import (BindParameter, Integer, Text, TypeDecorator, and_, bindparam, delete, exists, func, or_,
+                        select, true, type_coerce, update)
 from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.db import UTCDateTime, utcnow
@@ -362,3 +362,8 @@ def delete_collector(session: Session, collector: Collector) -> None:
     session.execute(delete(CollectorItem).where(CollectorItem.collector_id == collector.id))
     session.delete(collector)
     session.flush()
+
+
+def next_collector_run(session: Session) -> datetime | None:
+    """When the earliest enabled collector is due (None without any)."""
+    return session.scalar(select(func.min(Collector.next_run_at)).where(Collector.enabled.is_(True)))
