@@ -41,7 +41,7 @@ import httpx
 from Crypto.Cipher import AES
 from sqlalchemy.orm import Session, sessionmaker
 
-from cyberfusion.db import transaction, utcnow
+from cyberfusion.db import make_sessionmaker, transaction, utcnow
 from cyberfusion.errors import Conflict, CyberfusionError, InvalidInput, NotFound
 from cyberfusion.ingest.pipeline import import_file
 from cyberfusion.ingest.stix import upgrade_20, validate_object
@@ -451,7 +451,7 @@ def run_job(session: Session, payload: dict[str, Any], *, secret: str, tmp_dir: 
     names = payload.get("names")
     if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         raise InvalidInput("must be a list of collector names", field="names")
-    factory = sessionmaker(session.get_bind(), expire_on_commit=False)
+    factory = make_sessionmaker(session.get_bind())  # the job's engine
     reports = run(factory, secret=secret, tmp_dir=tmp_dir, names=names or None, due_only=not names)
     schedule(session)
     return {"runs": [r.as_dict() for r in reports]}
