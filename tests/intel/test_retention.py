@@ -115,3 +115,85 @@ def test_retention_delete_takes_the_contribution_out_of_correlation_counts(world
         rebuilt = correlate.rebuild(s)
     assert rebuilt["terms_added"] == 0
     assert facts() == ((2, 2), 2)  # the maintained counts equal a recount from the index
+
+
+def _import_as(world, path, spec, now):
+    from cyberfusion.ingest.pipeline import import_file
+    from cyberfusion.partners import repository, service
+    with transaction(world.factory) as s:
+        viewer = service.resolve_viewer(s, repository.member_by_id(s, world.members["vendor"]))
+        return import_file(s, viewer=viewer, path=path, fmt="stix", spec=spec, now=now)
+
+
+def test_data_past_its_retention_can_be_contributed_again_before_it_is_deleted(world, tmp_path):
+    """The owner re-contributes a file whose contribution expired but is still in its grace period
+    (hidden from every read, its rows kept): the old contribution is deleted at once (audited,
+    superseded by the new one) and the new one holds the data; the per-value counts stay exact."""
+    from cyberfusion.fusion import correlate
+    from cyberfusion.fusion.models import ValueStat
+    from sharing.helpers import bundle_file
+
+    now = utcnow()
+    path = bundle_file(tmp_path, [indicator("ipv4-addr", "192.0.2.40"), indicator("ipv4-addr", "192.0.2.41")],
+                       "expiring.json")
+    first = _import_as(world, path, HandlingSpec(tlp="clear", expires_at=now + timedelta(hours=1)), now)
+    with transaction(world.factory) as s:  # the job hides it; its grace period has 30 days to run
+        assert retention.run(s, grace_days=30, now=now + timedelta(hours=2)).hidden == [first.contribution_id]
+
+    later = now + timedelta(hours=3)
+    second = _import_as(world, path, HandlingSpec(tlp="clear"), later)
+    assert (second.created, second.objects, second.skipped_versions, second.superseded) == (
+        True, 2, 0, [first.contribution_id])
+    assert second.contribution_id != first.contribution_id
+
+    with transaction(world.factory) as s:
+        found = intel.search(s, viewer=world.viewer("analyst"), purpose="investigation", q="192.0.2.40").items
+        assert [o["id"] for o in found] == [indicator("ipv4-addr", "192.0.2.40")["id"]]
+        assert s.get(Contribution, first.contribution_id).status == "deleted"
+        assert s.scalar(select(func.count()).select_from(StixObject)
+                        .where(StixObject.contribution_id == first.contribution_id)) == 0
+        assert s.get(ValueStat, ("192.0.2.40", "ipv4-addr")).contributions == 1
+        deleted = s.scalars(select(AuditEntry).where(AuditEntry.action == "retention.delete")).one()
+        assert (deleted.object_ids, deleted.detail["superseded_by"], deleted.detail["objects"]) == (
+            [first.contribution_id], second.contribution_id, 2)
+        assert audit.verify(s).ok
+    with transaction(world.factory) as s:
+        assert correlate.rebuild(s)["terms_added"] == 0
+        assert s.get(ValueStat, ("192.0.2.40", "ipv4-addr")).contributions == 1  # equals a recount
+
+
+def test_overlapping_data_supersedes_the_whole_out_of_force_contribution(world, tmp_path):
+    """A new file that shares one object with an expired contribution: the expired one goes as a
+    whole (it was invisible already), the other object with it; the new file's objects are stored."""
+    now = utcnow()
+    old = contribute(world, tmp_path, "vendor",
+                     [indicator("ipv4-addr", "192.0.2.50"), indicator("ipv4-addr", "192.0.2.51")],
+                     HandlingSpec(tlp="clear", review_at=now + timedelta(minutes=30)))
+    from sharing.helpers import bundle_file
+    path = bundle_file(tmp_path, [indicator("ipv4-addr", "192.0.2.51"), indicator("ipv4-addr", "192.0.2.52")])
+    new = _import_as(world, path, HandlingSpec(tlp="clear"), now + timedelta(hours=1))
+    assert (new.objects, new.superseded) == (2, [old.contribution_id])
+    with world.factory() as s:
+        held = sorted(s.scalars(select(StixObject.name).where(StixObject.organisation_id == s.get(
+            Contribution, new.contribution_id).organisation_id)))
+        assert held == ["test 192.0.2.51", "test 192.0.2.52"]
+
+
+def test_a_contribution_in_force_still_holds_its_versions(world, tmp_path):
+    first = contribute(world, tmp_path, "vendor", [indicator("ipv4-addr", "192.0.2.60")], HandlingSpec(tlp="clear"))
+    again = contribute(world, tmp_path, "vendor", [indicator("ipv4-addr", "192.0.2.60"),
+                                                   indicator("ipv4-addr", "192.0.2.61")], HandlingSpec(tlp="clear"))
+    assert (again.objects, again.skipped_versions, again.superseded) == (1, 1, [])
+    with world.factory() as s:
+        assert s.get(Contribution, first.contribution_id).status == "active"
+
+
+def test_an_import_born_past_its_review_date_does_not_supersede_itself(world, tmp_path, monkeypatch):
+    """Stored in batches of one, the same version twice in one file: the second is skipped, even
+    though the contribution itself is out of force from the start (review date in the past)."""
+    from cyberfusion.ingest import pipeline
+    monkeypatch.setattr(pipeline, "BATCH", 1)
+    obj = indicator("ipv4-addr", "192.0.2.70")
+    result = contribute(world, tmp_path, "vendor", [obj, obj, indicator("ipv4-addr", "192.0.2.71")],
+                        HandlingSpec(tlp="clear", review_at=utcnow() - timedelta(seconds=1)))
+    assert (result.objects, result.skipped_versions, result.superseded) == (2, 1, [])

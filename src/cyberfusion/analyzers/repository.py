@@ -168,18 +168,23 @@ def configs(session: Session) -> dict[str, AnalyzerConfig]:
 
 # --- results -------------------------------------------------------------------------------------
 
-def held_ids(session: Session, *, org_id: int, ids: Sequence[str]) -> set[str]:
-    """Which of these STIX ids the organisation holds in any version."""
+def held_ids(session: Session, *, org_id: int, ids: Sequence[str], now: datetime) -> set[str]:
+    """Which of these STIX ids the organisation holds in any version, in a contribution in force."""
     if not ids:
         return set()
-    return set(session.scalars(select(StixObject.stix_id).where(
-        StixObject.organisation_id == org_id, StixObject.stix_id.in_(sorted(set(ids)))).distinct()))
+    return set(session.scalars(select(StixObject.stix_id)
+                               .join(Contribution, Contribution.id == StixObject.contribution_id)
+                               .where(StixObject.organisation_id == org_id,
+                                      StixObject.stix_id.in_(sorted(set(ids))),
+                                      policy.contributions_in_force(now)).distinct()))
 
 
-def contribution_holding(session: Session, *, org_id: int, stix_id: str) -> str | None:
-    return session.scalar(select(StixObject.contribution_id).where(
-        StixObject.organisation_id == org_id, StixObject.stix_id == stix_id)
-        .order_by(StixObject.modified.desc()).limit(1))
+def contribution_holding(session: Session, *, org_id: int, stix_id: str, now: datetime) -> str | None:
+    return session.scalar(select(StixObject.contribution_id)
+                          .join(Contribution, Contribution.id == StixObject.contribution_id)
+                          .where(StixObject.organisation_id == org_id, StixObject.stix_id == stix_id,
+                                 policy.contributions_in_force(now))
+                          .order_by(StixObject.modified.desc()).limit(1))
 
 
 # --- retention ----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from cyberfusion.analyzers.base import (
 )
 from cyberfusion.analyzers.gate import org_viewer
 from cyberfusion.config import get_settings
+from cyberfusion.db import utcnow
 from cyberfusion.ingest.pipeline import import_file
 from cyberfusion.intel import repository as intel_repo
 from cyberfusion.intel.models import Contribution, StixObject
@@ -104,13 +105,17 @@ def store(session: Session, *, analyzer: type[Analyzer], kind: str, value: str, 
                             tlp=TLP_LEVELS[handling.tlp])
     ids = [o["id"] for o in objects]
     versioned = [(o["id"], parse_ts(o["modified"])) for o in objects if "modified" in o]
-    held_versions = intel_repo.existing_versions(session, org_id=owner.id, keys=versioned)
-    held_any = repository.held_ids(session, org_id=owner.id, ids=[o["id"] for o in objects if "modified" not in o])
+    now = utcnow()  # what a contribution past its retention held may be stored again
+    held_versions = {k for k, (_cid, in_force) in
+                     intel_repo.existing_versions(session, org_id=owner.id, keys=versioned, now=now).items()
+                     if in_force}
+    held_any = repository.held_ids(session, org_id=owner.id, ids=[o["id"] for o in objects if "modified" not in o],
+                                   now=now)
     new = [o for o in objects
            if ((o["id"], parse_ts(o["modified"])) not in held_versions if "modified" in o else o["id"] not in held_any)]
     if not new:
         return Stored(repository.contribution_holding(session, org_id=owner.id,
-                                                      stix_id=note_id(analyzer, kind, value)), ids)
+                                                      stix_id=note_id(analyzer, kind, value), now=now), ids)
     spec = replace(spec_of(handling), category=contribution.category, review_at=contribution.review_at,
                    expires_at=contribution.expires_at)
     viewer = replace(org_viewer(session, owner), member_id=None, may_contribute=True)
@@ -122,7 +127,8 @@ def store(session: Session, *, analyzer: type[Analyzer], kind: str, value: str, 
         json.dump(bundle, tmp, sort_keys=True, ensure_ascii=False)
         tmp.flush()
         imported = import_file(session, viewer=viewer, path=Path(tmp.name), fmt="stix", spec=spec,
-                               file_name=f"{analyzer.name}-{analyzer.version}.json", source_format=SOURCE_FORMAT)
+                               file_name=f"{analyzer.name}-{analyzer.version}.json", source_format=SOURCE_FORMAT,
+                               now=now)
     return Stored(imported.contribution_id, ids)
 
 

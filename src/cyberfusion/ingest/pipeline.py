@@ -26,7 +26,7 @@ from cyberfusion.fusion import correlate
 from cyberfusion.ingest.limits import NUL_PROBLEM, contains_nul
 from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
-from cyberfusion.intel import repository
+from cyberfusion.intel import repository, retention
 from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts
@@ -50,11 +50,13 @@ class ImportResult:
     observables: int = 0
     problems: list[Problem] = field(default_factory=list)
     dry_run: bool = False
+    superseded: list[str] = field(default_factory=list)  # out-of-force contributions it replaced
 
     def as_dict(self) -> dict[str, Any]:
         return {"contribution_id": self.contribution_id, "created": self.created, "objects": self.objects,
                 "skipped_versions": self.skipped_versions, "observables": self.observables,
-                "dry_run": self.dry_run, "errors": [p.as_dict() for p in self.problems]}
+                "superseded": self.superseded, "dry_run": self.dry_run,
+                "errors": [p.as_dict() for p in self.problems]}
 
 
 def file_digest(path: Path) -> str:
@@ -144,6 +146,22 @@ class Importer:
         if len(self.pending) >= BATCH:
             self.flush()
 
+    def _held(self, keys: list[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
+        """The versions the organisation holds in force. A version held only by a contribution past
+        its retention (invisible to every read, waiting for its grace period to end) does not block
+        contributing it again: that contribution is deleted now, as retention would have done, so
+        that the version (unique per owner) can be stored in this one."""
+        held = repository.existing_versions(self.session, org_id=self.viewer.org_id, keys=keys, now=self.now)
+        mine = self.contribution.id
+        out_of_force = sorted({cid for cid, in_force in held.values() if not in_force and cid != mine})
+        if not out_of_force:
+            return set(held)
+        for cid in out_of_force:
+            old = repository.contribution(self.session, cid)
+            retention.delete(self.session, contribution=old, now=self.now, superseded_by=mine)
+            self.result.superseded.append(cid)
+        return {k for k, (cid, _in_force) in held.items() if cid not in out_of_force}
+
     def flush(self) -> None:
         if not self.pending:
             return
@@ -154,7 +172,7 @@ class Importer:
             # SCOs have no timestamps: one fixed version, so the same SCO is stored once per owner.
             modified = _ts(obj, "modified") or _ts(obj, "created") or SCO_VERSION
             keyed.append((obj["id"], modified, item, hid))
-        held = repository.existing_versions(self.session, org_id=org_id, keys=[(k[0], k[1]) for k in keyed])
+        held = self._held([(k[0], k[1]) for k in keyed])
         objects: list[dict[str, Any]] = []
         observables: list[dict[str, Any]] = []
         seen: set[tuple[str, datetime]] = set()
@@ -233,7 +251,7 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
 
     digest = file_digest(path)
     repository.lock_ingest(session)  # one import at a time until commit: exact "same file" check,
-    existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest)
+    existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest, now=now)
     if existing is not None:
         return ImportResult(existing.id, False, objects=existing.object_count)
     added = repository.ingest_clock(session, now)  # and date_added in commit order (added_after pollers)
@@ -262,6 +280,7 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
                  object_ids=[contribution.id],
                  detail={"file": file_name, "format": fmt, "digest": digest, "objects": importer.result.objects,
                          "skipped_versions": importer.result.skipped_versions,
+                         "superseded": importer.result.superseded,
                          "observables": importer.result.observables, "tlp": spec.tlp})
     # Automatic analyzer runs, queued as a job in this transaction. Imported here because the
     # analyzers store their results through this module.

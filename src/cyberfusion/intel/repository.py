@@ -48,21 +48,30 @@ def add(session: Session, row: Any) -> None:
     session.flush()
 
 
-def contribution_by_digest(session: Session, *, org_id: int, digest: str) -> Contribution | None:
+def contribution(session: Session, contribution_id: str) -> Contribution:
+    return session.get_one(Contribution, contribution_id)
+
+
+def contribution_by_digest(session: Session, *, org_id: int, digest: str, now: datetime) -> Contribution | None:
+    """The organisation's contribution of this very file, if one is still in force."""
     return session.scalar(select(Contribution).where(Contribution.organisation_id == org_id,
                                                      Contribution.digest == digest,
-                                                     Contribution.status != "deleted").limit(1))
+                                                     policy.contributions_in_force(now)).limit(1))
 
 
-def existing_versions(session: Session, *, org_id: int,
-                      keys: Sequence[tuple[str, datetime]]) -> set[tuple[str, datetime]]:
-    """Which (stix_id, modified) versions this organisation already holds."""
+def existing_versions(session: Session, *, org_id: int, keys: Sequence[tuple[str, datetime]],
+                      now: datetime) -> dict[tuple[str, datetime], tuple[str, bool]]:
+    """Which (stix_id, modified) versions this organisation already holds: for each, the holding
+    contribution and whether that contribution is still in force (retention not yet reached)."""
     if not keys:
-        return set()
+        return {}
     ids = sorted({k[0] for k in keys})
-    rows = session.execute(select(StixObject.stix_id, StixObject.modified).where(
-        StixObject.organisation_id == org_id, StixObject.stix_id.in_(ids)))
-    return {(r[0], r[1]) for r in rows}
+    rows = session.execute(
+        select(StixObject.stix_id, StixObject.modified, StixObject.contribution_id,
+               policy.contributions_in_force(now))
+        .join(Contribution, Contribution.id == StixObject.contribution_id)
+        .where(StixObject.organisation_id == org_id, StixObject.stix_id.in_(ids)))
+    return {(r[0], r[1]): (r[2], bool(r[3])) for r in rows}
 
 
 # Core inserts on the tables, not ORM bulk inserts: measured 1.26x faster, and one executemany

@@ -87,7 +87,10 @@ def _readable_handling(viewer: Viewer, purpose: str, disseminate: bool) -> Colum
     return and_(*conds)
 
 
-def _active_contributions(now: datetime) -> ColumnElement[bool]:
+def contributions_in_force(now: datetime) -> ColumnElement[bool]:
+    """SQL condition on Contribution: still within its retention (active, before its review date
+    and hard expiry). Outside it a contribution is invisible to every read and holds nothing:
+    the same data may be contributed again (see ingest.pipeline)."""
     c = Contribution
     conds = [c.status == "active", c.review_at > now, or_(c.expires_at.is_(None), c.expires_at > now)]
     return and_(*conds)
@@ -101,7 +104,7 @@ def readable_by(viewer: Viewer, purpose: str, *, contribution_col: Any, handling
         return false()
     now = now or datetime.now(UTC)
     c = Contribution
-    contribution_ok = select(c.id).where(_active_contributions(now))
+    contribution_ok = select(c.id).where(contributions_in_force(now))
     if viewer.receive_categories is not None:
         contribution_ok = contribution_ok.where(
             # One bound parameter per category, not an 'expanding' list: the statement then compiles
