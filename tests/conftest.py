@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cyberfusion.db import make_engine, make_sessionmaker, transaction, upgrade, utcnow
@@ -55,10 +55,29 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own beside the given one
+    (``test`` → ``test_gw0``, ``test_gw1``; created when missing), so storage tests run in
+    parallel on PostgreSQL as they do on SQLite."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
     assert PG_URL
-    engine = make_engine(PG_URL)
+    engine = make_engine(_worker_database(PG_URL))
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
@@ -88,7 +107,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         eng.dispose()
     else:
         eng = request.getfixturevalue("pg_engine")
-        monkeypatch.setenv("CFC_DATABASE_URL", PG_URL)
+        monkeypatch.setenv("CFC_DATABASE_URL", eng.url.render_as_string(hide_password=False))
         _truncate_pg(eng)
         yield eng
 
