@@ -142,8 +142,9 @@ def session(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 ALL_PURPOSES = ["investigation", "victim_notification", "network_defence", "research", "threat_reporting",
                 "ai_processing"]
-ALL_CATEGORIES = ["phishing", "malware", "ransomware", "bec", "fraud", "ddos", "vulnerabilities", "botnet",
-                  "cryptojacking", "child_abuse", "money_laundering", "other"]
+ALL_CATEGORIES = ["phishing", "malware", "ransomware", "bec", "fraud", "investment_scam", "sextortion",
+                  "data_breach", "ddos", "vulnerabilities", "botnet", "cryptojacking", "child_abuse",
+                  "money_laundering", "other"]
 
 
 @dataclass

@@ -142,6 +142,6 @@ def test_every_ai_call_is_audited_with_model_version_input_and_output(client, wo
              {"model": "cfc-extract", "version": "1.0.0", "input": {"name": "note.txt", "sha256": digest},
               "output": {"ipv4-addr": ["45.76.12.9"], "url": ["http://pay-now.top/id"]}}),
             ("ai.classify", world.members["ncb_fr"],
-             {"model": "cfc-crime-type-nb", "version": "1.0.0", "input": {"name": "note.txt", "sha256": digest},
+             {"model": "cfc-crime-type-nb", "version": "1.1.0", "input": {"name": "note.txt", "sha256": digest},
               "output": {"label": label, "confidence": r.json()["confidence"]}})]
     assert label == "ransomware"

@@ -38,7 +38,7 @@ def test_analysis_is_queued_for_the_requesting_organisation_only(world):
         # nothing AI-made is intelligence yet, for anyone
         assert intel.search(s, viewer=world.viewer("analyst"), purpose="investigation", q="45.76.12.9").items == []
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "ai.analyse")).one()
-        assert entry.detail["models"] == {"cfc-extract": "1.0.0", "cfc-crime-type-nb": "1.0.0",
+        assert entry.detail["models"] == {"cfc-extract": "1.0.0", "cfc-crime-type-nb": "1.1.0",
                                           "cfc-attack-matcher": "1.0.0"}
         assert entry.detail["input"]["name"] == "note.txt"
 

@@ -102,7 +102,7 @@ def queue_matrix(world, tmp_path):  # type: ignore[no-untyped-def]
                 run_id=f"run-{org_id}", organisation_id=org_id, requested_by=member, created_at=utcnow(),
                 source_name=r.stix_id, source_sha256="0" * 64, source_object_pk=r.pk, capability="crime_type",
                 kind="crime_type", value="ransomware", confidence=0.9, reason="test", positions={},
-                model_id="cfc-crime-type-nb", model_version="1.0.0", status="pending") for r in reports])
+                model_id="cfc-crime-type-nb", model_version="1.1.0", status="pending") for r in reports])
         names = {r.stix_id: r.name.removeprefix("matrix ") for r in reports}
     world.report_names = names
     return world

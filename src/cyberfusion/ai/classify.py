@@ -22,7 +22,7 @@ from typing import Any
 from cyberfusion.errors import InvalidInput
 
 MODEL_ID = "cfc-crime-type-nb"
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: investment_scam, sextortion and data_breach split out
 MAX_CHARS = 2_000_000
 
 _TOKEN = re.compile(r"[^\W\d_][\w'-]{2,}")
@@ -50,8 +50,15 @@ LEXICON: dict[str, str] = {
                   "negotiation criptografados resgate rançongiciel rescate cifrado",
     "bec": "business email compromise invoice supplier vendor wire transfer payroll ceo cfo remittance "
            "mailbox forwarding instructions bank details virement président",
-    "fraud": "fraud scam scammer investment romance victims fake platform gift cards advance fee sextortion "
-             "impersonating shop fraude estafa arnaque",
+    "fraud": "fraud scam scammer romance victims fake gift cards advance fee impersonating shop rental "
+             "overpayment fraude estafa arnaque",
+    "investment_scam": "investment investors invested broker trading platform returns profits forex ponzi "
+                       "withdraw withdrawals deposit pig-butchering exchange inversión investissement "
+                       "investimento",
+    "sextortion": "sextortion intimate explicit nude images webcam recording recorded compromising video "
+                  "threatened contacts embarrassing sextorsion chantage íntimas",
+    "data_breach": "breach breached exfiltrated exposed records database dump customer personal stolen "
+                   "misconfigured bucket sold forum regulator notified fuite filtración vazamento",
     "ddos": "ddos denial service flood amplification reflection volumetric booter stresser gbps packets "
             "saturating unavailable déni",
     "vulnerabilities": "vulnerability vulnerable exploit exploited patch patching cve cvss flaw zero-day advisory "

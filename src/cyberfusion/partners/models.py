@@ -15,8 +15,10 @@ VETTING = ("pending", "approved", "rejected")
 ROLES = ("analyst", "contributor", "reader", "org_admin", "platform_admin", "auditor")
 AGREEMENT_STATUSES = ("draft", "active", "suspended", "terminated")
 # Crime-type categories an agreement lets a partner contribute and receive.
-CATEGORIES = ("phishing", "malware", "ransomware", "bec", "fraud", "ddos", "vulnerabilities",
-              "botnet", "cryptojacking", "child_abuse", "money_laundering", "other")
+# "fraud" is romance and other online fraud; investment scams and sextortion have their own.
+CATEGORIES = ("phishing", "malware", "ransomware", "bec", "fraud", "investment_scam", "sextortion",
+              "data_breach", "ddos", "vulnerabilities", "botnet", "cryptojacking", "child_abuse",
+              "money_laundering", "other")
 
 
 class Organisation(Base):
