@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from ai_helpers import AI_PURPOSES, HashingEmbedder, report
+from ai_helpers import AI_PURPOSES, HashingEmbedder, build_report_matrix, report
 from cyberfusion.ai import repository, similar
 from cyberfusion.ai.models import AiEmbedding
 from cyberfusion.db import transaction, utcnow
 from cyberfusion.errors import Forbidden, Unavailable
-from cyberfusion.intel.models import StixObject
 from cyberfusion.sharing.handling import HandlingSpec
 from sharing.helpers import contribute
 from sharing.leak import HANDLINGS, assert_matrix
@@ -66,30 +64,7 @@ def test_without_the_extra_similar_reports_say_what_is_missing(world, monkeypatc
 
 @pytest.fixture
 def report_matrix(world, tmp_path):
-    """The leak matrix's handling combinations, each on one report that AI may process."""
-    for name, (owner, handling, _value) in HANDLINGS.items():
-        handling = dict(handling)
-        handling["purposes"] = tuple(handling.get("purposes", ())) + ("ai_processing",) if "purposes" in handling \
-            else AI_PURPOSES
-        if "recipients" in handling:
-            handling["recipients"] = tuple(world.orgs[r] for r in handling["recipients"])
-        contribute(world, tmp_path, owner, [report(f"matrix {name}", f"ransomware campaign case {name}")],
-                   HandlingSpec(**handling))
-    with transaction(world.factory) as s:
-        similar.index(s, viewer=world.viewer("analyst"), embedder=HashingEmbedder())
-    # Reports the host centre may not read (RED to others, recipient-only, research-only) are
-    # embedded as their owners' indexing would do it: same columns, copied from the source row.
-    embedder = HashingEmbedder()
-    with transaction(world.factory) as s:
-        done = {e.object_pk for e in s.scalars(select(AiEmbedding))}
-        for obj in s.scalars(select(StixObject).where(StixObject.type == "report")):
-            if obj.pk not in done:
-                vec = embedder.encode([similar.text_of(json.loads(obj.data))])[0]
-                s.add(AiEmbedding(object_pk=obj.pk, stix_id=obj.stix_id, contribution_id=obj.contribution_id,
-                                  handling_id=obj.handling_id, organisation_id=obj.organisation_id,
-                                  model_id=embedder.model_id, model_version=embedder.version, dimensions=len(vec),
-                                  vector=similar._pack(vec), created_at=utcnow()))
-    return world
+    return build_report_matrix(world, tmp_path)
 
 
 def via_similar(world, key, client, tmp_path):  # type: ignore[no-untyped-def]

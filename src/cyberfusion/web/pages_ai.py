@@ -12,16 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from cyberfusion.ai import registry, review
+from cyberfusion.ai import registry, review, similar
 from cyberfusion.ai import service as ai
 from cyberfusion.ai.documents import read_bytes
-from cyberfusion.errors import Conflict, InvalidInput
+from cyberfusion.errors import Conflict, InvalidInput, Unavailable
 from cyberfusion.sharing.handling import HandlingSpec
 from cyberfusion.sharing.markings import TLP_LEVELS
 from cyberfusion.sharing.viewer import Viewer
 from cyberfusion.web import nav
 from cyberfusion.web.render import page
-from cyberfusion.web.routing import CurrentViewer, Db, WebRoute
+from cyberfusion.web.routing import CurrentViewer, Db, Purpose, WebRoute
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 nav.register(60, "AI review", "/ai/review", nav.roles("analyst", "contributor"))
@@ -99,6 +99,35 @@ def model_cards(request: Request, viewer: CurrentViewer) -> Response:
 def model_card(request: Request, card_id: str, viewer: CurrentViewer) -> Response:
     card: dict[str, Any] = ai.card_of(card_id)
     return page(request, "ai_model.html", {"card": card}, title=card.get("name", card_id))
+
+
+# --- similar documents ---------------------------------------------------------------------------------------
+
+nav.register(62, "Similar reports", "/ai/similar", nav.receives)
+
+
+@router.get("/ai/similar")
+def similar_documents(request: Request, db: Db, viewer: CurrentViewer, purpose: Purpose, text: str = "",
+                      stix_id: str = "", limit: int = 10) -> Response:
+    """Reports, notes and other documents similar to a pasted text or to a stored document (its
+    page links here), as the policy lets this viewer read them for this purpose: a document it may
+    not read is neither listed nor counted. Suggestions with a score, for a person to judge."""
+    context: dict[str, Any] = {"text": text, "stix_id": stix_id, "limit": limit, "purpose": purpose,
+                               "result": None, "errors": {}}
+    code = 200
+    if text.strip() or stix_id:
+        try:
+            context["result"] = similar.find_similar(db, viewer=viewer, purpose=purpose, text=text.strip() or None,
+                                                     stix_id=stix_id or None, limit=limit)
+        except InvalidInput as exc:
+            db.rollback()
+            context["errors"] = {exc.problems[0].field or "text": exc.problems[0].reason}
+            code = 422
+        except Unavailable as exc:  # the optional 'ai' extra is not installed
+            db.rollback()
+            context["errors"] = {"text": exc.detail}
+            code = 503
+    return page(request, "ai_similar.html", context, status=code, title="Similar reports")
 
 
 # --- the responsible-AI register and the resource bank ----------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from cyberfusion.ai.similar import DOCUMENT_TYPES
 from cyberfusion.errors import InvalidInput
 from cyberfusion.ingest.observables import observables_of
 from cyberfusion.intel import service as intel
@@ -72,4 +73,4 @@ def object_page(request: Request, stix_id: str, db: Db, viewer: CurrentViewer, p
     return page(request, "object.html", {
         "data": data, "obj": obj, "rels": rels, "sightings": sightings, "labels": labels, "kinds": kinds,
         "values": values, "cluster": cluster, "graph": layout(cluster), "stix_id": stix_id, "version": version,
-        "purpose": purpose}, title=obj.get("name") or stix_id)
+        "purpose": purpose, "document_types": DOCUMENT_TYPES}, title=obj.get("name") or stix_id)
