@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, Select, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -91,6 +91,36 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def hold_write_lock(session: Session) -> None:
+    """SQLite: take the database's one write lock now, for the rest of the transaction (BEGIN
+    IMMEDIATE), so that nothing it reads next can change before it writes.
+
+    Python's sqlite3 (whose legacy transaction control SQLAlchemy keeps) runs the statements
+    before a transaction's first INSERT/UPDATE/DELETE outside any transaction, each on a
+    snapshot of its own: a "read the head, then append" done that way let two writers chain
+    onto the same entry (seen: the audit chain forked with four threads appending). Nothing to
+    do once the transaction has written (it holds the lock) or on PostgreSQL (callers lock
+    what they need there)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    raw = session.connection().connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")  # waits for the lock up to busy_timeout
+
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+def for_update(session: Session, query: SelectT, *, skip_locked: bool = False) -> SelectT:
+    """The rows this query reads stay this transaction's until it ends: FOR UPDATE [SKIP LOCKED]
+    on PostgreSQL; on SQLite (which ignores FOR UPDATE) the database's one write lock, taken
+    before the read, so two workers never claim the same row."""
+    if session.get_bind().dialect.name == "sqlite":
+        hold_write_lock(session)
+        return query
+    return query.with_for_update(skip_locked=skip_locked)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cyberfusion.analyzers.models import AnalyzerCache, AnalyzerConfig, AnalyzerRun
+from cyberfusion.db import for_update
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.intel.repository import observables_readable
 from cyberfusion.sharing import policy
@@ -96,9 +97,7 @@ def claim_queued(session: Session, *, limit: int, ids: Sequence[int] | None = No
     if ids is not None:
         q = q.where(AnalyzerRun.id.in_(list(ids)))
     q = q.order_by(AnalyzerRun.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    return list(session.scalars(q))
+    return list(session.scalars(for_update(session, q, skip_locked=True)))
 
 
 def queued_among(session: Session, *, ids: Sequence[int]) -> list[int]:

@@ -9,13 +9,16 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cyberfusion.audit.models import AuditEntry
+from cyberfusion.db import hold_write_lock
 
 
 def lock_chain_head(session: Session) -> None:
-    """Serialise appends so that two writers never chain onto the same entry."""
+    """Serialise appends so that two writers never chain onto the same entry: held from before
+    the head is read until the transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(7304101)"))
-    # SQLite has one writer at a time; the append below happens inside it.
+    else:
+        hold_write_lock(session)
 
 
 # Prebuilt Core statements: every API read appends an entry, and building and compiling the

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from cyberfusion.db import for_update
 from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
                                        ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
 from cyberfusion.intel.models import Contribution, Observable, StixObject
@@ -658,9 +659,7 @@ def last_delivery_at(session: Session, recipients: Sequence[str]) -> dict[str, d
 def deliveries_due(session: Session, *, now: datetime, limit: int) -> list[Delivery]:
     q = (select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
          .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))
-    if _dialect(session) == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    return list(session.scalars(q))
+    return list(session.scalars(for_update(session, q, skip_locked=True)))
 
 
 def deliveries(session: Session, *, status: str | None, limit: int) -> list[Delivery]:

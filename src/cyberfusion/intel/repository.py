@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, and_, exists, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import JSON, Boolean, and_, exists, func, insert, or_, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from cyberfusion.db import UTCDateTime
+from cyberfusion.db import UTCDateTime, hold_write_lock
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing import policy
@@ -285,8 +285,7 @@ def lock_ingest(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"SELECT pg_advisory_xact_lock({_INGEST_LOCK})"))
     else:
-        # SQLite's single writer lock, taken now instead of at the first insert (matches no row).
-        session.execute(update(Contribution).where(Contribution.id == "").values(status="lock"))
+        hold_write_lock(session)  # SQLite's one writer lock, taken now instead of at the first insert
 
 
 def ingest_clock(session: Session, now: datetime) -> datetime:

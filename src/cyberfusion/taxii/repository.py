@@ -20,7 +20,7 @@ from sqlalchemy import (BindParameter, Integer, Text, TypeDecorator, and_, bindp
                         select, true, type_coerce, update)
 from sqlalchemy.orm import Session, aliased
 
-from cyberfusion.db import UTCDateTime, utcnow
+from cyberfusion.db import UTCDateTime, for_update, utcnow
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.intel.repository import objects_readable
 from cyberfusion.partners.models import Organisation
@@ -332,9 +332,7 @@ def claim_collectors(session: Session, *, owner: str, now: datetime, lease: time
     if due_only:
         pick = pick.where(Collector.next_run_at <= now)
     pick = pick.order_by(Collector.next_run_at, Collector.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    ids = list(session.scalars(pick))
+    ids = list(session.scalars(for_update(session, pick, skip_locked=True)))
     if ids:
         session.execute(update(Collector).where(Collector.id.in_(ids)).values(
             lease_owner=owner, lease_until=now + lease, status="running", run_pages=0, run_objects=0, run_skipped=0,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, delete, or_, select, true
 from sqlalchemy.orm import Session
 
+from cyberfusion.db import for_update as locked
 from cyberfusion.sharing.viewer import Viewer
 from cyberfusion.tasking.common import is_host_analyst
 from cyberfusion.tasking.deconfliction.models import Activity, ActivityTarget, Overlap
@@ -24,7 +25,7 @@ def visible_to(viewer: Viewer) -> ColumnElement[bool]:
 
 def get(session: Session, activity_id: int, *, for_update: bool = False) -> Activity | None:
     q = select(Activity).where(Activity.id == activity_id)
-    return session.scalar(q.with_for_update() if for_update else q)
+    return session.scalar(locked(session, q) if for_update else q)
 
 
 def get_visible(session: Session, *, viewer: Viewer, activity_id: int) -> Activity | None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, false, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
+from cyberfusion.db import for_update as locked
 from cyberfusion.sharing.markings import CLEAR, GREEN
 from cyberfusion.sharing.viewer import Viewer
 from cyberfusion.tasking.common import is_host_analyst
@@ -49,9 +50,7 @@ def queue_order() -> tuple:  # type: ignore[type-arg]
 
 def get_visible(session: Session, *, viewer: Viewer, rfi_id: int, for_update: bool = False) -> Rfi | None:
     q = select(Rfi).where(Rfi.id == rfi_id, visible_to(viewer))
-    if for_update:
-        q = q.with_for_update()
-    return session.scalar(q)
+    return session.scalar(locked(session, q) if for_update else q)
 
 
 def team_ids_of(session: Session, member_id: int) -> list[int]:
@@ -90,9 +89,8 @@ def assigned_open(session: Session, *, member_id: int, team_ids: Sequence[int]) 
 
 
 def due_for_breach(session: Session, *, now: datetime) -> list[Rfi]:
-    return list(session.scalars(select(Rfi).where(Rfi.state.in_(OPEN_STATES), Rfi.due_at < now,
-                                                  Rfi.breached_at.is_(None)).order_by(*queue_order())
-                                .with_for_update()))
+    return list(session.scalars(locked(session, select(Rfi).where(
+        Rfi.state.in_(OPEN_STATES), Rfi.due_at < now, Rfi.breached_at.is_(None)).order_by(*queue_order()))))
 
 
 def events(session: Session, rfi_id: int) -> list[RfiEvent]:
