@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, and_, exists, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import JSON, Boolean, and_, exists, false, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.db import UTCDateTime
@@ -120,6 +120,50 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     session.connection().exec_driver_sql(sql, params)
 
 
+# --- free-text search --------------------------------------------------------------------------
+
+INDEXED_MIN_CHARS = 3  # the trigram indexes find nothing shorter
+# Up to this many candidate rows from the index are filtered exactly; more means the text is
+# frequent, and the walk down the (date_added, pk) index finds a page of matches sooner.
+TEXT_CANDIDATES_MAX = 2000
+
+
+def text_match(session: Session, query: str) -> Any:
+    """Condition: the object's search text contains ``query`` (case-insensitive, a literal
+    substring: % _ and quotes are plain characters).
+
+    Without an index the substring test reads every stored version (0.8–6 s at 1M objects, see
+    benchmarks/search.py). From 3 characters on, the trigram index (migration 0900) is asked
+    for the rows that may contain the text; when those are few the condition names them, so
+    the query reads only them. The exact test stays in the condition either way: the index
+    only narrows, it never decides.
+    """
+    needle = query.lower()
+    exact = StixObject.search_text.contains(needle, autoescape=True)  # % and _ literal
+    if len(needle) < INDEXED_MIN_CHARS or "\x00" in needle:  # FTS5 strings cannot hold NUL
+        return exact
+    pks = _text_candidates(session, needle, TEXT_CANDIDATES_MAX + 1)
+    if len(pks) > TEXT_CANDIDATES_MAX:
+        return exact
+    if not pks:
+        return false()
+    return and_(StixObject.pk.in_(pks), exact)
+
+
+def _text_candidates(session: Session, needle: str, limit: int) -> list[int]:
+    """Row ids whose search text may contain ``needle``: a superset of the exact matches."""
+    if session.get_bind().dialect.name == "sqlite":
+        # The needle as one FTS5 string (its own quotes doubled): every character literal, and
+        # the trigram tokenizer turns it into a phrase of consecutive trigrams (case-folded).
+        phrase = '"' + needle.replace('"', '""') + '"'
+        rows = session.execute(text("SELECT rowid FROM stix_objects_search WHERE stix_objects_search MATCH :q "
+                                    "LIMIT :n"), {"q": phrase, "n": limit})
+    else:  # LIKE (as exact as the final test) is answered from the GIN trigram index
+        rows = session.execute(select(StixObject.pk).where(
+            StixObject.search_text.contains(needle, autoescape=True)).limit(limit))
+    return [r[0] for r in rows]
+
+
 # --- reads (policy-filtered) -------------------------------------------------------------------
 
 def search_objects(session: Session, *, viewer: Viewer, purpose: str, text: str | None,
@@ -135,7 +179,7 @@ def search_objects(session: Session, *, viewer: Viewer, purpose: str, text: str 
             select(Observable.stix_id).where(tuple_(Observable.kind, Observable.value).in_(list(values)),
                                              observables_readable(viewer, purpose))))
     if text:
-        matches.append(StixObject.search_text.contains(text.lower(), autoescape=True))  # % and _ literal
+        matches.append(text_match(session, text))
     if matches:
         q = q.where(or_(*matches))
     if types:

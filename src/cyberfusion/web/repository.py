@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.intel.models import Contribution, Observable, StixObject
-from cyberfusion.intel.repository import objects_readable, observables_readable
+from cyberfusion.intel.repository import objects_readable, observables_readable, text_match
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing.models import Handling
 from cyberfusion.sharing.viewer import Viewer
@@ -136,11 +136,11 @@ def _joined(*columns: Any) -> Any:
             .join(Organisation, StixObject.organisation_id == Organisation.id))
 
 
-def matching(viewer: Viewer, purpose: str, f: SearchFilter) -> list[Any]:
+def matching(session: Session, viewer: Viewer, purpose: str, f: SearchFilter) -> list[Any]:
     """Conditions for the readable latest versions matching the query text/value and time window.
 
     Built once per search and shared by the page query and the facet query (building the
-    policy conditions is most of a search's cost).
+    policy conditions is most of a search's cost; the text asks the trigram index once here).
     """
     conds = [objects_readable(viewer, purpose), _latest_only(viewer, purpose)]
     matches = []
@@ -149,7 +149,7 @@ def matching(viewer: Viewer, purpose: str, f: SearchFilter) -> list[Any]:
             select(Observable.stix_id).where(tuple_(Observable.kind, Observable.value).in_(list(f.values)),
                                              observables_readable(viewer, purpose))))
     if f.text:
-        matches.append(StixObject.search_text.contains(f.text.lower(), autoescape=True))  # % and _ literal
+        matches.append(text_match(session, f.text))
     if matches:
         conds.append(or_(*matches))
     if f.since:
