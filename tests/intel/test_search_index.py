@@ -107,12 +107,33 @@ def test_index_path_equals_the_substring_test(texts, monkeypatch):
 
 def test_pages_and_many_candidates_fall_back_to_the_ordered_walk(texts, monkeypatch):
     assert _intel_names(texts, "alphaspider", limit=1) == ["alphaspider twin", "AlphaSpider"]
+    viewer = texts.viewer("analyst")
+
+    def match(s, **kw):
+        return str(repository.text_or_values_match(s, viewer=viewer, purpose="investigation", **kw).compile())
+
     with texts.factory() as s:
-        assert "IN (" in str(repository.text_match(s, "alphaspider").compile())
+        assert "stix_objects.pk IN (" in match(s, text="alphaspider")
+        assert "UNION" in match(s, text="alphaspider", values=[("domain-name", "alphaspider.example")])
         monkeypatch.setattr(repository, "TEXT_CANDIDATES_MAX", 1)
-        assert "IN (" not in str(repository.text_match(s, "alphaspider").compile())
+        assert "stix_objects.pk IN (" not in match(s, text="alphaspider")
+        assert " OR " in match(s, text="alphaspider", values=[("domain-name", "alphaspider.example")])
     assert _intel_names(texts, "alphaspider", limit=1) == ["alphaspider twin", "AlphaSpider"]
     assert _intel_names(texts, "a", limit=3) == expected_names("a")
+
+
+def test_value_or_text_unites_both_matches(world, tmp_path, monkeypatch):
+    """A defanged value matches the indicator by its observable, and the text the object that
+    quotes it defanged: both, indexed or not."""
+    contribute(world, tmp_path, "vendor", [indicator("domain-name", "kite-watch.com")], HandlingSpec(tlp="clear"))
+    contribute(world, tmp_path, "vendor", [malware("Kite tracker", "reports kite-watch[.]com")], HandlingSpec(tlp="clear"))
+    contribute(world, tmp_path, "vendor", [malware("Other", "kite-watch.com, refanged")], HandlingSpec(tlp="clear"))
+    expected = ["Kite tracker", "test kite-watch.com"]
+    assert _intel_names(world, "kite-watch[.]com") == expected
+    assert _web_names(world, "kite-watch[.]com") == (expected, {"indicator": 1, "malware": 1})
+    monkeypatch.setattr(repository, "INDEXED_MIN_CHARS", 10**6)
+    assert _intel_names(world, "kite-watch[.]com") == expected
+    assert _web_names(world, "kite-watch[.]com") == (expected, {"indicator": 1, "malware": 1})
 
 
 def _candidate_names(world, query):

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import case, delete, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from cyberfusion.intel.models import Contribution, Observable, StixObject
-from cyberfusion.intel.repository import objects_readable, observables_readable, text_match
+from cyberfusion.intel.models import Contribution, StixObject
+from cyberfusion.intel.repository import objects_readable, text_or_values_match
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing.models import Handling
 from cyberfusion.sharing.viewer import Viewer
@@ -143,15 +143,9 @@ def matching(session: Session, viewer: Viewer, purpose: str, f: SearchFilter) ->
     policy conditions is most of a search's cost; the text asks the trigram index once here).
     """
     conds = [objects_readable(viewer, purpose), _latest_only(viewer, purpose)]
-    matches = []
-    if f.values:
-        matches.append(StixObject.stix_id.in_(
-            select(Observable.stix_id).where(tuple_(Observable.kind, Observable.value).in_(list(f.values)),
-                                             observables_readable(viewer, purpose))))
-    if f.text:
-        matches.append(text_match(session, f.text))
-    if matches:
-        conds.append(or_(*matches))
+    match = text_or_values_match(session, viewer=viewer, purpose=purpose, text=f.text, values=f.values)
+    if match is not None:
+        conds.append(match)
     if f.since:
         conds.append(StixObject.modified >= f.since)
     if f.until:

@@ -2,7 +2,7 @@
 
 SQLite: an external-content FTS5 table with the trigram tokenizer, kept in step by triggers
 and back-filled here. PostgreSQL: pg_trgm and a GIN index (gin_trgm_ops) on the column.
-Both only *find candidates*; intel.repository.text_match applies the exact substring test.
+Both only *find candidates*; intel.repository.text_or_values_match applies the exact substring test.
 
 Revision ID: 0900
 Revises: 0001
