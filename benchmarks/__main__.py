@@ -40,8 +40,9 @@ SUITE: dict[str, tuple[list[str], list[str]]] = {
     "tasking": (["--rfis", "2000", "--activities", "2000", "--repeat", "5"],
                 ["--rfis", "20000", "--activities", "20000"]),
     "load": (["--quick"], ["--n", "1000000", "--duration", "60"]),
+    "search": (["--quick"], ["--n", "1000000"]),
 }
-TAKES_DATABASE_URL = {"ingest", "memory", "taxii", "reports", "tasking", "load"}
+TAKES_DATABASE_URL = {"ingest", "memory", "taxii", "reports", "tasking", "load", "search"}
 
 
 def command(name: str, *, quick: bool, database_url: str | None) -> list[str]:

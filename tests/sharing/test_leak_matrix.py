@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cyberfusion.db import transaction
 from cyberfusion.errors import Forbidden
 from cyberfusion.export import service as exporter
+from cyberfusion.intel import repository
 from cyberfusion.intel import service as intel
 from cyberfusion.intel import statistics
 from sharing.helpers import indicator
@@ -39,6 +40,22 @@ def via_search(world, key, client, tmp_path):
             if page.items:
                 seen.add(name)
     return seen
+
+
+def via_search_text(world, key, client, tmp_path):
+    """Free text (not an observable): the trigram index finds every matrix object as a candidate,
+    the policy filter in SQL still decides."""
+    v = _viewer_or_none(world, key)
+    if v is None:
+        return set()
+    with transaction(world.factory) as s:
+        assert len(repository._text_candidates(s, "test 10.0.0.", 100)) == len(VALUE_OF)
+        try:
+            page = intel.search(s, viewer=v, purpose="investigation", q="test 10.0.0.", limit=100)
+        except Forbidden:
+            return set()
+    names = {item["name"] for item in page.items}
+    return {n for n, value in VALUE_OF.items() if f"test {value}" in names}
 
 
 def via_api_object(world, key, client, tmp_path):
@@ -134,7 +151,7 @@ def via_cli_search(world, key, client, tmp_path):
     return seen
 
 
-READ_PATHS = [via_search, via_api_object, via_api_search, via_export_stix, via_export_blocklist,
+READ_PATHS = [via_search, via_search_text, via_api_object, via_api_search, via_export_stix, via_export_blocklist,
               via_export_csv_and_misp, via_statistics, via_cli_search]
 
 
@@ -153,7 +170,6 @@ def test_research_purpose_reaches_only_research_handling(matrix):
 
 
 def test_dissemination_leaves_out_no_further_dissemination(matrix):
-    from cyberfusion.intel import repository
     with transaction(matrix.factory) as s:
         for key, expect in (("analyst", False), ("telco", True)):
             names = {r.name for r in repository.iter_readable_objects(s, viewer=matrix.viewer(key),

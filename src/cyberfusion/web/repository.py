@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import case, delete, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from cyberfusion.intel.models import Contribution, Observable, StixObject
-from cyberfusion.intel.repository import objects_readable, observables_readable
+from cyberfusion.intel.models import Contribution, StixObject
+from cyberfusion.intel.repository import objects_readable, text_or_values_match
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing.models import Handling
 from cyberfusion.sharing.viewer import Viewer
@@ -136,22 +136,16 @@ def _joined(*columns: Any) -> Any:
             .join(Organisation, StixObject.organisation_id == Organisation.id))
 
 
-def matching(viewer: Viewer, purpose: str, f: SearchFilter) -> list[Any]:
+def matching(session: Session, viewer: Viewer, purpose: str, f: SearchFilter) -> list[Any]:
     """Conditions for the readable latest versions matching the query text/value and time window.
 
     Built once per search and shared by the page query and the facet query (building the
-    policy conditions is most of a search's cost).
+    policy conditions is most of a search's cost; the text asks the trigram index once here).
     """
     conds = [objects_readable(viewer, purpose), _latest_only(viewer, purpose)]
-    matches = []
-    if f.values:
-        matches.append(StixObject.stix_id.in_(
-            select(Observable.stix_id).where(tuple_(Observable.kind, Observable.value).in_(list(f.values)),
-                                             observables_readable(viewer, purpose))))
-    if f.text:
-        matches.append(StixObject.search_text.contains(f.text.lower(), autoescape=True))  # % and _ literal
-    if matches:
-        conds.append(or_(*matches))
+    match = text_or_values_match(session, viewer=viewer, purpose=purpose, text=f.text, values=f.values)
+    if match is not None:
+        conds.append(match)
     if f.since:
         conds.append(StixObject.modified >= f.since)
     if f.until:

@@ -66,7 +66,7 @@ def search(session: Session, *, viewer: Viewer, purpose: str, f: SearchFilter, c
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
     after = decode_cursor(cursor) if cursor else None
-    conds = repository.matching(viewer, purpose, f)
+    conds = repository.matching(session, viewer, purpose, f)
     rows = repository.search_objects(session, conds=conds, f=f, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
