@@ -404,6 +404,17 @@ def test_fast_marking_equals_the_export_marking():
     objects.append({"type": "indicator", "id": "indicator--0b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
                     "object_marking_refs": ["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
                                             "marking-definition--1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d"]})
+    tlp_white = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"
+    objects += [  # the key nested before the top-level one, nested after it, and inside a string
+        {"type": "indicator", "id": "indicator--1b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
+         "extensions": {"x": {"object_marking_refs": [tlp_white]}}, "object_marking_refs": [tlp_white]},
+        {"type": "indicator", "id": "indicator--2b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
+         "object_marking_refs": [tlp_white], "x_nested": {"object_marking_refs": [tlp_white]}},
+        {"type": "indicator", "id": "indicator--3b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
+         "name": '"object_marking_refs":["marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"]'},
+        {"type": "indicator", "id": "indicator--4b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
+         "object_marking_refs": [tlp_white, "marking-definition--not-a-uuid"]},
+    ]
     assert len(objects) > 150
     for n, handling in enumerate(handlings):
         mark = _Marker(None)  # type: ignore[arg-type]
@@ -411,6 +422,7 @@ def test_fast_marking_equals_the_export_marking():
         from cyberfusion.sharing.markings import TLP2_MARKING_IDS
         tail = f'"{TLP2_MARKING_IDS[handling["tlp"]]}","{statement_marking(handling)["id"]}"'
         mark.by_handling[n] = (handling, tail, ',"object_marking_refs":[' + tail + "]}")
-        for obj in objects:
-            canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            assert json.loads(mark(canonical, obj["id"], n)) == marked(obj, handling)[0], obj["id"]
+        rows = [(0, None, obj["id"], n, json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+                for obj in objects]
+        for obj, text in zip(objects, mark.page(rows), strict=True):
+            assert json.loads(text) == marked(obj, handling)[0], obj["id"]

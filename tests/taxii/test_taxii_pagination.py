@@ -122,3 +122,43 @@ def test_ingest_clock_follows_commit_order_even_if_the_clock_goes_back(world, tm
     with transaction(world.factory) as s:
         added = set(s.scalars(select(StixObject.date_added).where(StixObject.contribution_id == later.contribution_id)))
     assert added == {future + timedelta(microseconds=1)}
+
+
+def test_version_filter_is_one_range_seek_per_row(world, tmp_path):
+    """match[version] (default last) checks other versions with one seek on (stix_id, modified):
+    no MULTI-INDEX OR (two seeks per row) and no temporary b-tree, for every selection."""
+    from sharing.helpers import contribute
+    from cyberfusion.sharing.handling import HandlingSpec
+    from cyberfusion.taxii.repository import VersionSel
+    contribute(world, tmp_path, "vendor", _objects(4, 5), HandlingSpec(tlp="green"))
+    if world.factory.kw["bind"].dialect.name != "sqlite":
+        return  # PostgreSQL plans from statistics
+    viewer = world.viewer("bank")
+    engine = world.factory.kw["bind"]
+    selections = {"last": VersionSel(last=True), "first": VersionSel(first=True), "all": VersionSel(all=True),
+                  "first,last": VersionSel(first=True, last=True),
+                  "at": VersionSel(at=(datetime(2026, 1, 1, tzinfo=UTC),))}
+    for name, sel in selections.items():
+        statements: list[tuple[str, object]] = []
+        listener = lambda conn, cur, stmt, params, ctx, many: statements.append((stmt, params))  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with transaction(world.factory) as s:
+                repository.page(s, viewer=viewer, purpose="network_defence", m=cols.builtin("all").membership,
+                                q=Query(versions=sel), after=None, limit=10, columns="objects")
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        with engine.connect() as conn:
+            plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statements[-1][0],
+                                                          statements[-1][1])]
+        assert plan[0] == "SCAN stix_objects USING INDEX ix_stix_objects_added", (name, plan)
+        assert not any("MULTI-INDEX OR" in p or "TEMP B-TREE" in p for p in plan), (name, plan)
+        seeks = [p for p in plan if p.startswith("SEARCH stix_objects_1")]
+        # Version checks seek (stix_id, modified) of uq_stix_version_owner; "same version stored
+        # earlier" alone may seek (stix_id, pk) of ix_stix_objects_stix_id instead: one seek either way.
+        assert seeks and all(p in ("SEARCH stix_objects_1 USING INDEX sqlite_autoindex_stix_objects_1 "
+                                   "(stix_id=? AND modified>?)",
+                                   "SEARCH stix_objects_1 USING INDEX sqlite_autoindex_stix_objects_1 "
+                                   "(stix_id=? AND modified<?)",
+                                   "SEARCH stix_objects_1 USING INDEX ix_stix_objects_stix_id (stix_id=? AND rowid<?)")
+                             for p in seeks), (name, plan)

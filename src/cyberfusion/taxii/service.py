@@ -121,6 +121,9 @@ def list_collections(session: Session, *, viewer: Viewer, root: str) -> dict[str
 
 def get_collection(session: Session, *, viewer: Viewer, root: str, key: str) -> CollectionDef:
     api_root(root)
+    c = cols.builtin(key)
+    if c is not None and cols.may_read(viewer, c):
+        return c  # what find() returns (built-ins are listed first), without reading the custom collections
     return cols.find(viewer, key, _custom(session))
 
 
@@ -182,41 +185,63 @@ class ReadResult:
 class _Marker:
     """Attach the effective handling markings to stored canonical JSON, without re-parsing it.
 
-    The stored text is canonical (sorted keys, no spaces), so the literal
-    ``"object_marking_refs":[`` can only be a key; when it is the top-level key (no object
-    opens before it) and holds plain marking ids the list is rewritten in place; otherwise
-    the object is parsed and marked with ``export.stix.marked``: the same result, slower.
+    The stored text is canonical (sorted keys, no spaces, quotes inside strings escaped), so
+    the literal ``"object_marking_refs":[`` can only be a key; when it is the top-level key (no
+    object opens before it, none after it) and holds plain marking ids, the list is rewritten
+    in place; otherwise the object is parsed and marked with ``export.stix.marked``: the same
+    result, slower. Handling rows are read once per page, for all its handling ids at once.
     """
 
     _KEY = '"object_marking_refs":['
     _REFS = re.compile(r'"object_marking_refs":\[((?:"marking-definition--[0-9a-f-]{36}",?)*)\]')
     _TLP_QUOTED = frozenset(f'"{k}"' for k in MARKING_TO_TLP)
+    _SKIP = tuple(f"{t}--" for t in _SKIP_MARKING)
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # handling id -> (described handling, quoted refs to add, suffix for an object without refs)
         self.by_handling: dict[int, tuple[dict[str, Any], str, str]] = {}
+        # (handling id, stored refs) -> the refs that replace them: a page repeats a few combinations
+        self.refs: dict[tuple[int, str], str] = {}
 
-    def _handling(self, handling_id: int) -> tuple[dict[str, Any], str, str]:
-        hit = self.by_handling.get(handling_id)
-        if hit is None:
-            h = describe(repository.handling_rows(self.session, [handling_id])[handling_id])
+    def _load(self, handling_ids: set[int]) -> None:
+        missing = handling_ids - self.by_handling.keys()
+        for hid, row in repository.handling_rows(self.session, list(missing)).items():
+            h = describe(row)
             tail = f'"{TLP2_MARKING_IDS[h["tlp"]]}","{statement_marking(h)["id"]}"'
-            hit = self.by_handling[handling_id] = (h, tail, f',{self._KEY}{tail}]}}')
-        return hit
+            self.by_handling[hid] = (h, tail, f',{self._KEY}{tail}]}}')
 
-    def __call__(self, data: str, stix_id: str, handling_id: int) -> str:
-        if stix_id[:stix_id.find("--")] in _SKIP_MARKING:
-            return data
-        handling, tail, suffix = self.by_handling.get(handling_id) or self._handling(handling_id)
-        if self._KEY not in data:
-            return data[:-1] + suffix
-        m = self._REFS.search(data)
-        if m is not None and data.find("{", 1, m.start()) == -1 and data.find(self._KEY, m.end()) == -1:
-            kept = [r for r in m.group(1).split(",") if r and r not in self._TLP_QUOTED]
-            kept.append(tail)
-            return data[:m.start()] + self._KEY + ",".join(kept) + data[m.end() - 1:]
-        obj, _statement = marked(json.loads(data), handling)
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    def _replaced(self, handling_id: int, refs: str) -> str:
+        kept = [r for r in refs.split(",") if r and r not in self._TLP_QUOTED]
+        kept.append(self.by_handling[handling_id][1])
+        out = self.refs[handling_id, refs] = ",".join(kept)
+        return out
+
+    def page(self, rows: Sequence[Any]) -> list[str]:
+        """The marked JSON text of each (pk, date_added, stix_id, handling_id, data) row."""
+        self._load({r[3] for r in rows})
+        # Locals and the cached replacement: this loop runs once per served object (1,000 stored
+        # indicators: about 4.6 -> 3.5 ms of CPU, 2026-11-27).
+        by_handling, refs_cache, search, key, skip = self.by_handling, self.refs, self._REFS.search, self._KEY, self._SKIP
+        find = str.find
+        out = []
+        append = out.append
+        for r in rows:
+            data, stix_id, hid = r[4], r[2], r[3]
+            if stix_id.startswith(skip):
+                append(data)
+                continue
+            m = search(data)
+            if m is not None and find(data, "{", 1, m.start()) == -1 and find(data, key, m.end()) == -1:
+                refs = m.group(1)
+                new = refs_cache.get((hid, refs)) or self._replaced(hid, refs)
+                append(data[:m.start(1)] + new + data[m.end(1):])
+            elif key not in data:
+                append(data[:-1] + by_handling[hid][2])
+            else:
+                obj, _statement = marked(json.loads(data), by_handling[hid][0])
+                append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+        return out
 
 
 def _scope(collection: CollectionDef, endpoint: str, viewer: Viewer, stix_id: str | None = None) -> str:
@@ -266,8 +291,7 @@ def read(session: Session, *, viewer: Viewer, collection: CollectionDef, endpoin
              "version": media.format_version(r[3]), "media_type": f"application/stix+json;version={r[4]}"}
             for r in rows]})
     else:
-        mark = _Marker(session)
-        body = json.dumps(head)[:-1] + ',"objects":[' + ",".join([mark(r[4], r[2], r[3]) for r in rows]) + "]}"
+        body = json.dumps(head)[:-1] + ',"objects":[' + ",".join(_Marker(session).page(rows)) + "]}"
     return ReadResult(body.encode(), headers, [r[2] for r in rows])
 
 
