@@ -61,7 +61,7 @@ def readable_keys(session: Session, *, viewer: Viewer, purpose: str, keys: Itera
 
 
 def scan_located(session: Session, *, start: datetime, end: datetime, countries: Sequence[str],
-                 batch: int = 20_000) -> Iterator[Sequence[Row[Any]]]:
+                 batch: int = 500) -> Iterator[Sequence[Row[Any]]]:
     """Observables seen in the period that point at one of these countries, from the country index
     alone (one key range per country, all countries in one statement), in batches of rows:
     ``LOCATED_COLUMNS`` in that order (the country, basis and detail of the link, the observable, its
@@ -70,7 +70,9 @@ def scan_located(session: Session, *, start: datetime, end: datetime, countries:
 
     A Core statement on the session's connection, read by position: the ORM's row loading was a
     third of reading 67k rows (cProfile, benchmarks/reports.py --n 100000), and reports read about
-    half of all observables."""
+    half of all observables. Small batches: the rows of a 20,000-row batch lived long enough to be
+    promoted to the garbage collector's oldest generation and set off three full passes at 100k
+    (each walks every live object, the loaded geolocation tables included); with 500 none."""
     oc = ObservableCountry
     q = (select(oc.country, oc.basis, oc.detail, oc.seen_at, oc.organisation_id, oc.handling_id, oc.contribution_id,
                 Contribution.category, oc.confidence, oc.labels, oc.name, oc.stix_id, oc.kind, oc.value)
