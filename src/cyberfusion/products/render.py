@@ -221,8 +221,10 @@ def _iso(value: datetime | None) -> str:
 def _csv_rows(report: CompiledReport) -> Iterator[list[Any]]:
     titles = {role: _cell(title) for role, title in ROLES.items()}
     for i in report.items:
+        first = _iso(i.first_seen)
         yield [titles[i.role], i.role, i.kind, _cell(i.value, observable=i.kind == "phone"),
-               ";".join(i.crime_types), _iso(i.first_seen), _iso(i.last_seen), i.corroboration,
+               ";".join(i.crime_types), first, first if i.last_seen is i.first_seen else _iso(i.last_seen),
+               i.corroboration,
                _cell("; ".join(i.sources)), "" if i.confidence is None else i.confidence,
                _cell("; ".join(i.related)), ";".join(i.actions), _cell("; ".join(i.basis)), _cell(i.network)]
 
