@@ -118,12 +118,13 @@ def _uuid5_of(prefix: bytes) -> Any:
     def make(name: str) -> str:
         h = base.copy()
         h.update(name.encode())
-        b = bytearray(h.digest()[:16])
-        b[6] = (b[6] & 0x0F) | 0x50  # version 5
-        b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-        x = b.hex()
-        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+        x = h.hexdigest()
+        # version 5 in the 13th hex digit, the RFC 4122 variant (10xx) in the 17th
+        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
     return make
+
+
+_VARIANT = {f"{v:x}": f"{(v & 0x3) | 0x8:x}" for v in range(16)}
 
 
 def _json_value(value: Any) -> str:
