@@ -1,6 +1,7 @@
 """Country report files: HTML (self-contained, printable), PDF, STIX 2.1 report bundle, CSV.
 
-Every piece of text that came from partners or users goes through Jinja2 autoescaping;
+Every piece of text that came from partners or users is HTML-escaped: by Jinja2 autoescaping, or
+for the item rows by markupsafe (what Jinja2 uses) in ``_rows_html``;
 the PDF renderer may not fetch anything but ``data:`` URLs, so a hostile value cannot
 make the server call out.
 """
