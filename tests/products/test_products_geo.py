@@ -48,6 +48,8 @@ def test_values_without_a_country(kind, value):
 def test_database_date_is_what_the_package_reports():
     assert geo.database_info() == {"source": "MAXMIND:GeoLite2-CountryASN-IPv4IPv6-en-20240618",
                                    "date": "2024-06-18", "file": "geoip2fast-asn-ipv6.dat.gz"}
+    # read from the file's head, it is the line the loaded data carries
+    assert geo._source_line() == geo._reader().source_info == geo.database_info()["source"]
 
 
 @pytest.mark.parametrize("kwargs,role", [

@@ -61,17 +61,28 @@ def readable_keys(session: Session, *, viewer: Viewer, purpose: str, keys: Itera
 
 
 def scan_located(session: Session, *, start: datetime, end: datetime, countries: Sequence[str],
-                 batch: int = 20_000) -> Iterator[Row[Any]]:
+                 batch: int = 500) -> Iterator[Sequence[Row[Any]]]:
     """Observables seen in the period that point at one of these countries, from the country index
-    alone (one key range per country): the country, basis and detail of the link, the observable,
-    its object's confidence, labels and name, the contribution's crime type, and the row's policy
-    key (see ``readable_keys``)."""
+    alone (one key range per country, all countries in one statement), in batches of rows:
+    ``LOCATED_COLUMNS`` in that order (the country, basis and detail of the link, the observable, its
+    object's confidence, labels and name, the contribution's crime type, and the row's policy key,
+    see ``readable_keys``).
+
+    A Core statement on the session's connection, read by position: the ORM's row loading was a
+    third of reading 67k rows (cProfile, benchmarks/reports.py --n 100000), and reports read about
+    half of all observables. Small batches: the rows of a 20,000-row batch lived long enough to be
+    promoted to the garbage collector's oldest generation and set off three full passes at 100k
+    (each walks every live object, the loaded geolocation tables included); with 500 none."""
     oc = ObservableCountry
-    q = (select(oc.country, oc.basis, oc.detail, oc.kind, oc.value, oc.stix_id, oc.contribution_id, oc.handling_id,
-                oc.organisation_id, oc.seen_at, Contribution.category, oc.confidence, oc.labels, oc.name)
+    q = (select(oc.country, oc.basis, oc.detail, oc.seen_at, oc.organisation_id, oc.handling_id, oc.contribution_id,
+                Contribution.category, oc.confidence, oc.labels, oc.name, oc.stix_id, oc.kind, oc.value)
          .join(Contribution, Contribution.id == oc.contribution_id)
          .where(oc.country.in_(sorted(set(countries))), oc.seen_at >= start, oc.seen_at < end))
-    yield from session.execute(q.execution_options(yield_per=batch))
+    yield from session.connection().execute(q.execution_options(yield_per=batch)).partitions()
+
+
+LOCATED_COLUMNS = ("country", "basis", "detail", "seen_at", "organisation_id", "handling_id", "contribution_id",
+                   "category", "confidence", "labels", "name", "stix_id", "kind", "value")
 
 
 def scan_observables_of(session: Session, *, stix_ids: Iterable[str], start: datetime | None,

@@ -167,12 +167,13 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
     for compiled in compile_reports(session, generator=viewer, recipients=recipients, period=span, k=k):
         report_id = str(uuid.uuid4())
         files: dict[str, bytes] = {}
-        html_text = render.html(compiled, report_id=report_id, generated_at=now, generated_by=generated_by,
-                                centre=centre)
-        if "html" in formats:
-            files["html"] = html_text.encode()
-        if "pdf" in formats:
-            files["pdf"] = render.pdf(html_text)
+        if "html" in formats or "pdf" in formats:  # the PDF is printed from the HTML
+            html_text = render.html(compiled, report_id=report_id, generated_at=now, generated_by=generated_by,
+                                    centre=centre)
+            if "html" in formats:
+                files["html"] = html_text.encode()
+            if "pdf" in formats:
+                files["pdf"] = render.pdf(html_text)
         if "stix" in formats:
             files["stix"] = render.stix_bundle(compiled, report_id=report_id, generated_at=now, centre=centre,
                                                centre_identity=centre_identity).encode()
