@@ -70,11 +70,16 @@ def score(fn, texts, truth, kinds=None):  # type: ignore[no-untyped-def]
     return prf(tp, fp, fn_)
 
 
+# Memos that hold what is loaded once per process (the suffix list and the trie built from it),
+# not results: emptying them would time loading, not extraction.
+_LOADED_ONCE = frozenset({"_extractor", "_suffix_trie"})
+
+
 def clear_caches() -> None:
-    """Empty every memo of the vocabulary and of the extractor, so each pass starts cold."""
+    """Empty every memo of results in the vocabulary and the extractor, so each pass starts cold."""
     for module in (observables, cfc):
         for name, obj in vars(module).items():
-            if hasattr(obj, "cache_clear") and name != "_extractor":  # the loaded suffix list stays
+            if hasattr(obj, "cache_clear") and name not in _LOADED_ONCE:
                 obj.cache_clear()
 
 
