@@ -61,9 +61,21 @@ def _scheme(match: re.Match[str]) -> str:
     return base + ("s" if match[1] else "")
 
 
+def _unmark(text: str) -> str:
+    """Bracketed markers and "\\." back to what they stand for.
+
+    Every marker holds "[", "(", "{" or a backslash; ``_MARKERS`` may start at any blank, so
+    the scan is skipped on a text without one of them (most pieces the extractor refangs
+    only hold an "x" of "hxxp" or a blank).
+    """
+    if "[" in text or "(" in text or "{" in text or "\\" in text:
+        return _MARKERS.sub(_marker, text)
+    return text
+
+
 def refang(text: str) -> str:
     """Turn defanged indicator text back into its real form."""
-    text = _MARKERS.sub(_marker, text)
+    text = _unmark(text)
     if _SPACED_DOT_HINT.search(text):
         whole = _SPACED_DOT.fullmatch(text.strip())
         if whole is not None:  # the input is one spelled-out host name
@@ -71,7 +83,7 @@ def refang(text: str) -> str:
             text = text.replace(whole[0], host) if host else text
         else:
             text = _SPACED_DOT.sub(_spaced_dot, text)
-    return _SCHEME.sub(_scheme, text)
+    return _SCHEME.sub(_scheme, text) if "://" in text else text  # the scheme must be before "://"
 
 
 __all__ = ["refang"]
