@@ -281,7 +281,8 @@ class _Scan:
     def spaced(self, left: int, right: int) -> tuple[int, int]:
         """Join "evil [.] com" and "a [at] b [.] c": a bare marker token takes its neighbours."""
         text = self.text
-        if not _BARE_MARKER.fullmatch(text, left, right):
+        # A bare marker is 3 to 5 characters ("[.]" to "[dot]"): most tokens are judged by length.
+        if not 3 <= right - left <= 5 or not _BARE_MARKER.fullmatch(text, left, right):
             return left, right
         if left >= 2 and text[left - 1] in " \t":
             lo = max(0, left - 300)
@@ -397,13 +398,14 @@ class _Scan:
             if host.endswith("."):
                 host = host.rstrip(".")
             defanged = host != host_raw
-            cidr = m["path"] is not None and _looks_numeric(host) and _CIDR_PATH.fullmatch(m["path"])
-            if m["path"] is not None and not cidr:
+            path = m["path"]
+            numeric = _looks_numeric(host)
+            if path is not None and not (numeric and _CIDR_PATH.fullmatch(path)):
                 raw = _trim_url(text[start:end])
                 if self.url(start, start + len(raw), raw, assumed_scheme=True):
                     continue
-            if _looks_numeric(host):
-                self.numeric(start, host_end, host, defanged, m["path"])
+            if numeric:
+                self.numeric(start, host_end, host, defanged, path)
             else:
                 self.domain(start, host_end, host, host_raw, defanged)
 
