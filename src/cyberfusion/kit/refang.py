@@ -62,15 +62,20 @@ def _scheme(match: re.Match[str]) -> str:
 
 
 def _unmark(text: str) -> str:
-    """Bracketed markers and "\\." back to what they stand for.
+    """Bracketed markers and "\\." back to what they stand for (scanned from the first marker on).
 
     Every marker holds "[", "(", "{" or a backslash; ``_MARKERS`` may start at any blank, so
     the scan is skipped on a text without one of them (most pieces the extractor refangs
     only hold an "x" of "hxxp" or a blank).
     """
-    if "[" in text or "(" in text or "{" in text or "\\" in text:
-        return _MARKERS.sub(_marker, text)
-    return text
+    first = min((i for i in (text.find("["), text.find("("), text.find("{"), text.find("\\")) if i >= 0),
+                default=-1)
+    if first < 0:
+        return text
+    # No match starts before the run of blanks right before the first marker character; the
+    # character before that run is not a blank, so the look-behind judges the tail alike.
+    start = len(text[:first].rstrip(" \t"))
+    return text[:start] + _MARKERS.sub(_marker, text[start:]) if start else _MARKERS.sub(_marker, text)
 
 
 def refang(text: str) -> str:
