@@ -128,3 +128,17 @@ def test_lower_case_text_skips_only_the_iban_pass() -> None:
     text = "lower case only: gb82 west 1234 5698 7654 32, as13335, cve-2021-44228 and evil[.]com"
     assert [(f.kind, f.value) for f in extract(text).found] == [
         ("domain-name", "evil.com"), ("cve", "CVE-2021-44228"), ("asn", "AS13335")]
+
+
+@pytest.mark.parametrize(("text", "found", "skipped"), [
+    ("sha512 " + "ab" * 64, [("sha512", 7, 135)], []),                  # a run ending the text
+    ("x " + "ab" * 64 + "c", [], [(2, 131, "129 hex digits: no hash algorithm has that length")]),
+    ("a" * 141, [], []),                                                 # longer than any candidate
+    ("ab" * 12 + "aé" + "ab" * 64, [], []),                              # a letter outside ASCII joins runs
+    ("é1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", [], []),
+    ("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", [("btc", 0, 34)], []),
+])
+def test_long_runs_exactly(text: str, found: list[tuple[str, int, int]], skipped: list[tuple[int, int, str]]) -> None:
+    e = extract(text, min_confidence=0.0)
+    assert [(f.kind, f.start, f.end) for f in e.found] == found
+    assert [(s.start, s.end, s.reason) for s in e.skipped] == skipped
