@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cyberfusion.kit import refang as refang_module
 from cyberfusion.kit.refang import refang
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
@@ -108,3 +111,25 @@ def test_refang_ioc_finder_quoted_urls() -> None:
     assert refanged == ("DownloadString('https://example.com/rdp.ps1');g $I "
                         "DownloadString(\"https://example.com/rdp.ps2\");g $I")
     assert all(url in refanged for url in case["expected"]["urls"])
+
+
+def _refang_without_shortcuts(text: str) -> str:
+    """refang() as it was before its scans were skipped on texts without a marker or "://"."""
+    m = refang_module
+    text = m._MARKERS.sub(m._marker, text)
+    if m._SPACED_DOT_HINT.search(text):
+        whole = m._SPACED_DOT.fullmatch(text.strip())
+        if whole is not None:
+            host = m._as_host(whole[0])
+            text = text.replace(whole[0], host) if host else text
+        else:
+            text = m._SPACED_DOT.sub(m._spaced_dot, text)
+    return m._SCHEME.sub(m._scheme, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["hxxp", "fxp", "s", "://", "[", "]", "(", ")", "{", "}", "\\", ".", "dot",
+                                 "at", "@", "/", ":", " ", "\t", "evil", "com", "x", "\u3002"]), max_size=30))
+def test_refang_shortcuts_change_nothing(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert refang(text) == _refang_without_shortcuts(text)

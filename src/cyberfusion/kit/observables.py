@@ -489,11 +489,73 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+class _SuffixNode:
+    """One label of the public suffix rules, read right to left (tldextract's trie, same shape)."""
+
+    __slots__ = ("children", "end")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _SuffixNode] = {}
+        self.end = False
+
+
+@cache
+def _suffix_trie() -> _SuffixNode:
+    """The ICANN rules of tldextract's bundled snapshot ("*." and "!" rules kept as labels, as
+    tldextract keeps them), built once.
+
+    Walked by ``_split_suffix`` instead of calling tldextract per name: its URL parsing,
+    result object and punycode attempt on every label cost 4x the walk (measured with
+    cachegrind: 56.6 -> 54.7 M instructions per pass of the extraction benchmark).
+    """
+    root = _SuffixNode()
+    for rule in _extractor().tlds:
+        node = root
+        for label in reversed(rule.split(".")):
+            child = node.children.get(label)
+            if child is None:
+                child = node.children[label] = _SuffixNode()
+            node = child
+        node.end = True
+    return root
+
+
+def _rule_label(label: str) -> str:
+    """A label as the rules spell it: U-label for a valid A-label (tldextract's rule)."""
+    if label.startswith("xn--"):
+        try:
+            return idna.decode(label)
+        except (UnicodeError, IndexError):
+            pass
+    return label
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def _split_suffix(host: str) -> tuple[str, str]:
-    """(registered domain or "", public suffix or "") of a canonical host name."""
-    parts = _extractor()(host)
-    return parts.top_domain_under_public_suffix, parts.suffix
+    """(registered domain or "", public suffix or "") of a canonical host name.
+
+    The same answer as tldextract's ``top_domain_under_public_suffix`` and ``suffix`` (ICANN
+    rules only, wildcard and exception rules included): tests/kit/test_observables_suffix.py
+    compares the two over every rule.
+    """
+    labels = host.split(".")
+    node = _suffix_trie()
+    found = i = len(labels)
+    while i and node.children:  # a rule without rules under it: no decoding needed to stop
+        label = labels[i - 1]
+        child = node.children.get(label if label[:4] != "xn--" else _rule_label(label))
+        if child is None:
+            if "*" in node.children:
+                found = i if "!" + _rule_label(label) in node.children else i - 1
+            break
+        i -= 1
+        node = child
+        if child.end:
+            found = i
+    if found == len(labels):
+        return "", ""
+    suffix = ".".join(labels[found:])
+    return (f"{labels[found - 1]}.{suffix}" if found and labels[found - 1] else ""), suffix
 
 
 def registered_domain(domain: str) -> str | None:

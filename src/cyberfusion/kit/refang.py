@@ -61,9 +61,26 @@ def _scheme(match: re.Match[str]) -> str:
     return base + ("s" if match[1] else "")
 
 
+def _unmark(text: str) -> str:
+    """Bracketed markers and "\\." back to what they stand for (scanned from the first marker on).
+
+    Every marker holds "[", "(", "{" or a backslash; ``_MARKERS`` may start at any blank, so
+    the scan is skipped on a text without one of them (most pieces the extractor refangs
+    only hold an "x" of "hxxp" or a blank).
+    """
+    first = min((i for i in (text.find("["), text.find("("), text.find("{"), text.find("\\")) if i >= 0),
+                default=-1)
+    if first < 0:
+        return text
+    # No match starts before the run of blanks right before the first marker character; the
+    # character before that run is not a blank, so the look-behind judges the tail alike.
+    start = len(text[:first].rstrip(" \t"))
+    return text[:start] + _MARKERS.sub(_marker, text[start:]) if start else _MARKERS.sub(_marker, text)
+
+
 def refang(text: str) -> str:
     """Turn defanged indicator text back into its real form."""
-    text = _MARKERS.sub(_marker, text)
+    text = _unmark(text)
     if _SPACED_DOT_HINT.search(text):
         whole = _SPACED_DOT.fullmatch(text.strip())
         if whole is not None:  # the input is one spelled-out host name
@@ -71,7 +88,7 @@ def refang(text: str) -> str:
             text = text.replace(whole[0], host) if host else text
         else:
             text = _SPACED_DOT.sub(_spaced_dot, text)
-    return _SCHEME.sub(_scheme, text)
+    return _SCHEME.sub(_scheme, text) if "://" in text else text  # the scheme must be before "://"
 
 
 __all__ = ["refang"]
