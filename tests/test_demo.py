@@ -32,9 +32,9 @@ def test_demo_loads_once_with_every_kind_of_partner(engine, factory):
         assert {o.region for o in orgs} == {"Africa", "Americas", "Asia & South Pacific", "Europe",
                                             "Middle East & North Africa"}
         assert sorted(o.vetting_status for o in orgs).count("approved") == 31
-        # six main contributions, 51 from the products demo (six partners x eight crime types, three
-        # "no further dissemination" files)
-        assert s.scalar(select(func.count()).select_from(Contribution)) == 6 + 51
+        # six main contributions, 60 from the products demo (six partners x eight crime types, three
+        # partners x three more types, three "no further dissemination" files)
+        assert s.scalar(select(func.count()).select_from(Contribution)) == 6 + 60
         tlps = {t for t in s.scalars(select(StixObject.handling_id).distinct())}
         assert len(tlps) >= 5
 

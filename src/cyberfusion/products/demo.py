@@ -61,9 +61,16 @@ PARTNERS = [
 ]
 NFD_PARTNERS = ("Northbridge Datacentres", "Andes Payments", "Pacific Union Bank")
 CRIMES = ("phishing", "bec", "ransomware", "fraud", "cryptojacking", "malware", "ddos", "botnet")
+# Crime types reported by three partners each (k = 3: fewer would leave their trend cells hidden).
+FEWER_REPORTERS = {
+    "investment_scam": ("Gulf Commerce Bank", "Pacific Union Bank", "Sahel Mobile"),
+    "sextortion": ("Sahel Mobile", "Pacific Union Bank", "Gulf Commerce Bank"),
+    "data_breach": ("Bluewall Security", "Orchid Threat Research", "Karoo Cyber Defence"),
+}
 MALWARE = {"ransomware": ["LockBit", "BlackCat"], "malware": ["QakBot", "AsyncRAT"], "botnet": ["Mirai"],
            "cryptojacking": ["XMRig loader"], "ddos": ["Mirai"], "phishing": ["EvilProxy kit"],
-           "bec": ["BEC kit"], "fraud": ["FluBot"]}
+           "bec": ["BEC kit"], "fraud": ["FluBot"], "investment_scam": ["FluBot"], "sextortion": ["FluBot"],
+           "data_breach": ["AsyncRAT"]}
 CVES = {"LockBit": "CVE-2023-4966", "BlackCat": "CVE-2021-44228", "QakBot": "CVE-2023-23397",
         "Mirai": "CVE-2023-1389"}
 WORDS = ["secure", "login", "account", "verify", "pay", "wallet", "support", "cloud", "mail", "parcel",
@@ -197,7 +204,7 @@ def _add_one(mk: _Maker, objects: list[dict[str, Any]], owner: str, crime: str, 
     when = _ts(at)
     r = rng.random()
     value: str | None
-    if crime in ("bec", "fraud") and r < 0.5:
+    if crime in ("bec", "fraud", "investment_scam", "sextortion") and r < 0.5:
         kind, value, labels = ("iban", mk.iban(country), ["mule"]) if r < 0.25 else ("phone", mk.phone(country), [])
     elif r < 0.55:
         kind, value = "ipv4-addr", mk.ip(country)
@@ -232,6 +239,8 @@ def load_products_demo(session: Session, *, quiet: bool = True) -> dict[str, int
     for org_name in NFD_PARTNERS:
         email = next((e for o, e, _s in PARTNERS if o == org_name), f"feeds@{org_name.split()[0].lower()}.example")
         jobs.append((org_name, email, HandlingSpec(tlp="green", no_further_dissemination=True), "malware", True))
+    for crime, reporters in FEWER_REPORTERS.items():  # after the others: their data stays as it was
+        jobs.extend((org, address, handling, crime, False) for org, address, handling in PARTNERS if org in reporters)
     for org_name, email, spec, crime, nfd in jobs:
         org = partners_repo.org_by_name(session, org_name)
         if org is None:
