@@ -158,6 +158,27 @@ def clear_value_caches() -> None:
                 obj.cache_clear()
 
 
+# ---------------------------------------------------------------- rows written directly
+
+
+def bench_contribution(session: Any, world: World, *, objects: int, now: Any) -> Any:
+    """One active contribution of the bench partner (the caller writes its rows directly)."""
+    import uuid as uuid_
+    from datetime import timedelta
+
+    from cyberfusion.intel.models import Contribution
+    from cyberfusion.sharing.handling import handling_row
+
+    handling = handling_row(session, SPEC.validated())
+    c = Contribution(id=str(uuid_.uuid4()), organisation_id=world.viewer.org_id, member_id=world.viewer.member_id,
+                     created_at=now, source_format="bench", file_name="bench", digest=uuid_.uuid4().hex,
+                     object_count=objects, handling_id=handling.id, category="malware",
+                     review_at=now + timedelta(days=3650))
+    session.add(c)
+    session.flush()
+    return c
+
+
 # ---------------------------------------------------------------- a fresh world
 
 

@@ -46,21 +46,14 @@ def populate(world: _common.World, n: int, seed: int) -> list[str]:
 
     from cyberfusion.db import transaction, utcnow
     from cyberfusion.fusion import correlate
-    from cyberfusion.intel.models import Contribution, Observable
+    from cyberfusion.intel.models import Observable
     from cyberfusion.kit.observables import ip_range
-    from cyberfusion.sharing.handling import handling_row
 
     rng = random.Random(seed)
     values: list[str] = []
     now = utcnow()
     with transaction(world.factory) as s:
-        handling = handling_row(s, _common.SPEC.validated())
-        c = Contribution(id=str(uuid.uuid4()), organisation_id=world.viewer.org_id, member_id=world.viewer.member_id,
-                         created_at=now, source_format="bench", file_name="bench", digest=uuid.uuid4().hex,
-                         object_count=n, handling_id=handling.id, category="malware",
-                         review_at=now + timedelta(days=3650))
-        s.add(c)
-        s.flush()
+        c = _common.bench_contribution(s, world, objects=n, now=now)
         batch: list[dict[str, Any]] = []
         for i in range(n):
             kind, value = _common.observable(rng)
@@ -69,7 +62,7 @@ def populate(world: _common.World, n: int, seed: int) -> list[str]:
             batch.append({"kind": kind, "value": value, "range_start": start, "range_end": end,
                           "stix_id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
                           "object_type": "indicator", "contribution_id": c.id, "organisation_id": c.organisation_id,
-                          "handling_id": handling.id, "seen_at": now, "extra": None})
+                          "handling_id": c.handling_id, "seen_at": now, "extra": None})
             if len(batch) == 50_000:
                 s.connection().execute(insert(Observable.__table__), batch)
                 batch.clear()

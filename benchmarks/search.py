@@ -47,20 +47,12 @@ def populate(world: _common.World, n: int, seed: int) -> list[str]:
     """n indicators in one contribution of the bench partner; returns their values."""
     from cyberfusion.db import transaction, utcnow
     from cyberfusion.intel import repository
-    from cyberfusion.intel.models import Contribution
-    from cyberfusion.sharing.handling import handling_row
 
     rng = random.Random(seed)
     values: list[str] = []
     now = utcnow()
     with transaction(world.factory) as s:
-        handling = handling_row(s, _common.SPEC.validated())
-        c = Contribution(id=str(uuid.uuid4()), organisation_id=world.viewer.org_id, member_id=world.viewer.member_id,
-                         created_at=now, source_format="bench", file_name="bench", digest=uuid.uuid4().hex,
-                         object_count=n, handling_id=handling.id, category="malware",
-                         review_at=now + timedelta(days=3650))
-        s.add(c)
-        s.flush()
+        c = _common.bench_contribution(s, world, objects=n, now=now)
         batch: list[dict[str, Any]] = []
         for i in range(n):
             kind, value = _common.observable(rng)
@@ -72,7 +64,7 @@ def populate(world: _common.World, n: int, seed: int) -> list[str]:
                           "type": "indicator", "spec_version": "2.1", "created": when, "modified": when,
                           "revoked": False, "name": name, "search_text": f"{name} {pattern}".lower(),
                           "data": "{}", "contribution_id": c.id, "organisation_id": c.organisation_id,
-                          "handling_id": handling.id, "date_added": when})
+                          "handling_id": c.handling_id, "date_added": when})
             if len(batch) == BATCH:
                 repository.insert_objects(s, batch)
                 batch.clear()

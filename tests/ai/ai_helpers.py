@@ -42,17 +42,8 @@ def report(name: str, description: str, *, stix_id: str | None = None) -> dict:
             "object_refs": ["indicator--00000000-0000-4000-8000-000000000001"]}
 
 
-def build_report_matrix(world, tmp_path):  # type: ignore[no-untyped-def]
-    """The leak matrix's handling combinations, each on one report that AI may process, all
-    embedded (the AI and web similar-report read paths both judge it)."""
-    import json
-
-    from sqlalchemy import select
-
-    from cyberfusion.ai import similar
-    from cyberfusion.ai.models import AiEmbedding
-    from cyberfusion.db import transaction, utcnow
-    from cyberfusion.intel.models import StixObject
+def contribute_report_matrix(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One report per handling combination of the leak matrix, each one AI may process."""
     from cyberfusion.sharing.handling import HandlingSpec
     from sharing.helpers import contribute
     from sharing.leak import HANDLINGS
@@ -65,6 +56,21 @@ def build_report_matrix(world, tmp_path):  # type: ignore[no-untyped-def]
             handling["recipients"] = tuple(world.orgs[r] for r in handling["recipients"])
         contribute(world, tmp_path, owner, [report(f"matrix {name}", f"ransomware campaign case {name}")],
                    HandlingSpec(**handling))
+
+
+def build_report_matrix(world, tmp_path):  # type: ignore[no-untyped-def]
+    """The leak matrix's handling combinations, each on one report that AI may process, all
+    embedded (the AI and web similar-report read paths both judge it)."""
+    import json
+
+    from sqlalchemy import select
+
+    from cyberfusion.ai import similar
+    from cyberfusion.ai.models import AiEmbedding
+    from cyberfusion.db import transaction, utcnow
+    from cyberfusion.intel.models import StixObject
+
+    contribute_report_matrix(world, tmp_path)
     with transaction(world.factory) as s:
         similar.index(s, viewer=world.viewer("analyst"), embedder=HashingEmbedder())
     # Reports the host centre may not read (RED to others, recipient-only, research-only) are

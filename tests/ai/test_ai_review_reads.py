@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from ai_helpers import AI_PURPOSES, report
+from ai_helpers import AI_PURPOSES, contribute_report_matrix, report
 from cyberfusion.ai import review
 from cyberfusion.ai.models import AiSuggestion
 from cyberfusion.audit.models import AuditEntry
@@ -83,14 +83,7 @@ def queue_matrix(world, tmp_path):  # type: ignore[no-untyped-def]
     """One report per handling combination of the leak matrix, and in every organisation's queue one
     suggestion made from each report, as if someone there had analysed it while allowed to (a
     colleague may be allowed less, or the handling may have run out since)."""
-    for name, (owner, handling, _value) in HANDLINGS.items():
-        handling = dict(handling)
-        handling["purposes"] = tuple(handling.get("purposes", ())) + ("ai_processing",) if "purposes" in handling \
-            else AI_PURPOSES
-        if "recipients" in handling:
-            handling["recipients"] = tuple(world.orgs[r] for r in handling["recipients"])
-        contribute(world, tmp_path, owner, [report(f"matrix {name}", f"ransomware campaign case {name}")],
-                   HandlingSpec(**handling))
+    contribute_report_matrix(world, tmp_path)
     with transaction(world.factory) as s:
         reports = s.scalars(select(StixObject).where(StixObject.type == "report")).all()
         assert len(reports) == len(HANDLINGS)
