@@ -82,21 +82,14 @@ def seed(world: _common.World, n: int, *, seed: int, block: int = 10_000) -> lis
 
     from cyberfusion.db import transaction, utcnow
     from cyberfusion.fusion import correlate
-    from cyberfusion.intel.models import Contribution, Observable, StixObject
+    from cyberfusion.intel.models import Observable, StixObject
     from cyberfusion.kit.observables import ip_range
     from cyberfusion.kit.timeutil import parse_ts
-    from cyberfusion.sharing.handling import handling_row
 
     now = utcnow()
     with transaction(world.factory) as s:
-        handling = handling_row(s, _common.SPEC.validated())
-        c = Contribution(id=str(uuid.uuid4()), organisation_id=world.viewer.org_id, member_id=world.viewer.member_id,
-                         created_at=now, source_format="stix", file_name="load-seed.json", digest=uuid.uuid4().hex,
-                         object_count=n, handling_id=handling.id, category="malware",
-                         review_at=now + timedelta(days=3650))
-        s.add(c)
-        s.flush()
-        contribution_id, handling_id, org_id = c.id, handling.id, c.organisation_id
+        c = _common.bench_contribution(s, world, objects=n, now=now)
+        contribution_id, handling_id, org_id = c.id, c.handling_id, c.organisation_id
 
     values: list[str] = []
     objects: list[dict[str, Any]] = []
