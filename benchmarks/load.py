@@ -82,7 +82,7 @@ def seed(world: _common.World, n: int, *, seed: int, block: int = 10_000) -> lis
 
     from cyberfusion.db import transaction, utcnow
     from cyberfusion.fusion import correlate
-    from cyberfusion.intel.models import Observable, StixObject
+    from cyberfusion.intel.models import Contribution, Observable, StixObject
     from cyberfusion.kit.observables import ip_range
     from cyberfusion.kit.timeutil import parse_ts
 
