@@ -206,6 +206,16 @@ def test_not_json_is_rejected():
         list(iter_misp(io.BytesIO(b'{"info": "a", "Attribute": [}'), file_name="x.json"))
 
 
+
+def test_invalid_utf8_is_a_located_problem():
+    """An overlong encoding ("\\xc1\\xaf" for "/") passes the JSON lexer but is not UTF-8
+    (found by fuzz/run.py misp): a located problem, never a UnicodeDecodeError."""
+    event = b'{"Event": {\n  "info": "x",\n  "Attribute": [{"type": "comment", "value": "a \xc1\xaf"}]\n}}'
+    with pytest.raises(InvalidInput) as caught:
+        list(iter_misp(io.BytesIO(event), file_name="bad.json"))
+    assert str(caught.value.problems[0]) == ("bad.json, line 3: not valid UTF-8: byte 0xc1 cannot start or "
+                                             "continue a character (MISP JSON must be UTF-8 encoded)")
+
 # ---------------------------------------------------------------- forms and streams
 
 

@@ -307,7 +307,33 @@ def _stream_events(fh: BinaryIO, file_name: str) -> Iterator[tuple[int, dict[str
             for item in ijson.items(fh, "", use_float=True):
                 yield 1, _checked(item, file_name, 1)
     except ijson.JSONError as exc:
-        raise InvalidInput(Problem(f"not valid JSON: {exc}", file=file_name)) from exc
+        arg = exc.args[0] if exc.args else ""
+        message = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+        reason = message.strip().splitlines()[0] if message.strip() else "unexpected end of input"
+        raise InvalidInput(Problem(f"not valid JSON: {reason}", file=file_name)) from None
+    except UnicodeDecodeError as exc:  # yajl decodes each string as UTF-8 (found by fuzz/run.py misp)
+        bad = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+        line = _line_of(fh, start, exc.object, exc.start) if isinstance(exc.object, bytes) else None
+        raise InvalidInput(Problem(f"not valid UTF-8: byte 0x{bad} cannot start or continue a character "
+                                   "(MISP JSON must be UTF-8 encoded)", file=file_name,
+                                   location=f"line {line}" if line else None)) from None
+
+
+def _line_of(fh: BinaryIO, start: int, token: bytes, offset: int, chunk: int = 1 << 20) -> int | None:
+    """The line of the first place the undecodable token occurs (an error path: one more pass)."""
+    if not token:
+        return None
+    fh.seek(start)
+    lines, tail = 1, b""
+    while block := fh.read(chunk):
+        data = tail + block
+        where = data.find(token)
+        if where >= 0:
+            return lines + data[:where + offset].count(b"\n")
+        keep = len(token) - 1
+        lines += data[:len(data) - keep].count(b"\n") if keep else data.count(b"\n")
+        tail = data[len(data) - keep:] if keep else b""
+    return None
 
 
 def _first_token(fh: BinaryIO, file_name: str) -> str:
