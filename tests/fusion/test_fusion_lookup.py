@@ -271,3 +271,29 @@ def test_a_thousand_values_take_the_single_parameter_path(world, tmp_path):
     assert hit == {"198.51.100.200": [("198.51.100.0/24", "cidr")],
                    "files.example.org": [("files.example.org", "host")],
                    "D" * 64: [("d" * 64, "value")]}
+
+
+def test_sources_follow_attribution_and_common_counts_contributions(world, tmp_path):
+    """Each source as the asker may name it (named, sector, anonymous = the host centre), and the
+    "common" flag from the number of contributions holding the value."""
+    shared = "203.0.113.77"
+    give(world, tmp_path, "vendor", [indicator("ipv4-addr", shared)], attribution="anonymous")
+    give(world, tmp_path, "bank", [indicator("ipv4-addr", shared, stix_id=
+                                             "indicator--00000000-0000-4000-8000-0000000000b1")],
+         attribution="sector")
+    give(world, tmp_path, "telco", [indicator("ipv4-addr", shared, stix_id=
+                                              "indicator--00000000-0000-4000-8000-0000000000b2")])
+    with transaction(world.factory) as s:
+        answer = hits.lookup(s, viewer=world.viewer("ncb_fr"), purpose="investigation", values=[shared],
+                             settings=get_settings().model_copy(update={"common_threshold": 2})).results[0]
+        host = s.scalar(text("SELECT name FROM organisations WHERE kind = 'host_centre'"))
+        bank_region = s.scalar(text("SELECT region FROM organisations WHERE id = :i"), {"i": world.orgs["bank"]})
+    telco = world.viewer("telco").org_name
+    assert answer["details"]["sources"] == sorted([host, f"financial sector, {bank_region}", telco])
+    assert [r["owner"] for r in answer["references"]] == sorted([host, f"financial sector, {bank_region}", telco])
+    assert (answer["details"]["common"], answer["details"]["corroboration"]) == (True, 3)
+    with transaction(world.factory) as s:
+        answer = hits.lookup(s, viewer=world.viewer("ncb_fr"), purpose="investigation", values=[shared]).results[0]
+    assert answer["details"]["common"] is False  # default threshold
+    with world.factory() as s:
+        assert s.scalar(select(Lookup.notified_count).order_by(Lookup.id.desc()).limit(1)) == 3

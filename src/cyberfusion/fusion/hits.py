@@ -199,14 +199,14 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
     found = {k: g for k, g in found.items() if g}
 
     answers = _decide(session, viewer=viewer, purpose=purpose, found=found, settings=settings, now=now)
+    wanted = _to_notify(viewer, answers)
+    notified = len(wanted)
     lookup_id = repository.add_lookup(session, {
         "member_id": viewer.member_id, "organisation_id": viewer.org_id, "secondment_id": viewer.secondment_id,
         "purpose": purpose, "created_at": now, "value_count": len(values),
         "hit_count": sum(1 for p in parsed if p is not None and answers.get(p, {}).get("result") == "hit"),
-        "notified_count": 0, "digests": digests})
-    notified = _notify(session, viewer=viewer, purpose=purpose, lookup_id=lookup_id, answers=answers, now=now)
-    if notified:
-        repository.set_notified(session, lookup_id, notified)
+        "notified_count": notified, "digests": digests})
+    _notify(session, viewer=viewer, purpose=purpose, lookup_id=lookup_id, answers=answers, wanted=wanted, now=now)
     repository.add_lookup_hits(session, [
         {"lookup_id": lookup_id, "kind": k[0], "value": k[1], "answer": a["told"],
          "references": [r["reference"] for r in a.get("references", [])]}
@@ -249,13 +249,22 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
     if not found:
         return {}
     groups = [g for gs in found.values() for g in gs]
-    handlings = intel_repo.handlings(session, (g.handling_id for g in groups))
     owners = {c.id: (c, org, h) for c, org, h in
               intel_repo.contributions_with_owner(session, {g.contribution_id for g in groups})}
-    host = partners_repo.host_centre(session)
-    host_name = host.name if host else "host centre"
+    # Objects mostly keep their contribution's handling: read only the overriding ones.
+    handlings = {h.id: h for _c, _org, h in owners.values()}
+    missing = {g.handling_id for g in groups} - handlings.keys()
+    if missing:
+        handlings.update(intel_repo.handlings(session, missing))
     wl = warninglists.matcher(session)
-    counts = repository.value_counts(session, found.keys())
+    host_names: list[str] = []
+
+    def host_name() -> str:
+        """The host centre's name, read only when an anonymous source must be shown as it."""
+        if not host_names:
+            host = partners_repo.host_centre(session)
+            host_names.append(host.name if host else "host centre")
+        return host_names[0]
 
     active_for_owner: dict[str, bool] = {}
 
@@ -276,9 +285,12 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
         """The owner as this asker may name it (attribution mode of the matching handling)."""
         if (org_id, handling_id) not in labels:
             org = orgs[org_id]
+            attribution = handlings[handling_id].attribution
+            shown_as_host = org.id != viewer.org_id and attribution not in ("named", "sector")
             labels[(org_id, handling_id)] = policy.source_label(
                 viewer, owner_id=org.id, owner_name=org.name, owner_kind=org.kind, owner_sector=org.sector,
-                owner_region=org.region, attribution=handlings[handling_id].attribution, host_centre_name=host_name)
+                owner_region=org.region, attribution=attribution,
+                host_centre_name=host_name() if shown_as_host else "")
         return labels[(org_id, handling_id)]
 
     answers: dict[matching.Key, dict[str, Any]] = {}
@@ -312,12 +324,16 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
                 "first_seen": min((g.first_seen for g in reveal if g.first_seen), default=None),
                 "last_seen": max((g.last_seen for g in reveal if g.last_seen), default=None),
                 "sources": sorted({answer["labels"][o] for o in owners_seen}),
-                "common": counts.get(key, 0) > settings.common_threshold,
+                "common": False,  # below, one query for every detailed answer
                 "warninglists": listed, "objects": [], "sightings": 0}
             for g in reveal:
                 reveal_pairs[g.table].add((g.kind, g.value))
         answers[key] = answer
 
+    detailed = [key for key, a in answers.items() if "details" in a]
+    counts = repository.value_counts(session, detailed) if detailed else {}
+    for key in detailed:
+        answers[key]["details"]["common"] = counts.get(key, 0) > settings.common_threshold
     _attach_objects(session, viewer=viewer, purpose=purpose, answers=answers, reveal_pairs=reveal_pairs,
                     handlings={h_id for h_id, h in handlings.items() if h.hit_reveal})
     return answers
@@ -349,9 +365,9 @@ def _attach_objects(session: Session, *, viewer: Viewer, purpose: str, answers: 
         details["matched"] = [{"kind": k, "value": v, "via": via} for k, v, via in details["matched"]]
 
 
-def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
-            answers: dict[matching.Key, dict[str, Any]], now: datetime) -> int:
-    """Raise or renew one notification per (owner, value); fill the asker's references."""
+def _to_notify(viewer: Viewer, answers: dict[matching.Key, dict[str, Any]]
+               ) -> dict[tuple[int, str, str], tuple[str, str]]:
+    """(owner, kind, value) -> (what the asker was told, the owner as the asker may name it)."""
     wanted: dict[tuple[int, str, str], tuple[str, str]] = {}
     for key, a in answers.items():
         if a["warninglists"]:
@@ -359,8 +375,15 @@ def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
         for org, told in a["owners"].items():
             if org != viewer.org_id:
                 wanted[(org, *key)] = (told, a["labels"][org])
+    return wanted
+
+
+def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
+            answers: dict[matching.Key, dict[str, Any]], wanted: dict[tuple[int, str, str], tuple[str, str]],
+            now: datetime) -> None:
+    """Raise or renew one notification per (owner, value); fill the asker's references."""
     if not wanted:
-        return 0
+        return
     owner_objects = _owner_objects(session, answers, wanted)
     fresh = _new_references(len(wanted))
     rows = [{"reference": ref, "owner_org_id": org, "asker_org_id": viewer.org_id,
@@ -377,7 +400,6 @@ def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
                 {"reference": references[(org, kind, value)], "owner": owner_label, "contact": CONTACT_ROUTE})
     for a in answers.values():
         a["references"].sort(key=lambda r: r["owner"])
-    return len(wanted)
 
 
 def _owner_objects(session: Session, answers: dict[matching.Key, dict[str, Any]],

@@ -201,12 +201,17 @@ def value_counts(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tupl
     if not keys:
         return {}
     values = sorted({v for _k, v in keys})
-    src, where = _matching(session, ValueStat, values)
-    q = select(ValueStat.kind, ValueStat.value, ValueStat.contributions).select_from(src)
-    if where is not None:
-        q = q.where(where)
+    dialect, shape = _dialect(session), _shape(values)
     wanted = set(keys)
-    return {(k, v): n for k, v, n in session.execute(q) if (k, v) in wanted}
+    return {(k, v): n for k, v, n in session.execute(_value_counts_statement(dialect, shape),
+                                                      _values_param(values, dialect, shape)) if (k, v) in wanted}
+
+
+@lru_cache(maxsize=8)
+def _value_counts_statement(dialect: str, shape: str) -> Any:
+    src, where = _values_source(ValueStat, dialect, shape)
+    q = select(ValueStat.kind, ValueStat.value, ValueStat.contributions).select_from(src)
+    return q if where is None else q.where(where)
 
 
 def table_counts(session: Session) -> dict[str, int]:
@@ -250,16 +255,7 @@ def _match_statement(viewer: Viewer, purpose: str, table: str, dialect: str, sha
     parameters. One value is a plain equality: an "expanding" list is re-rendered at every
     execution, which cost more than the query of a one-value lookup."""
     t = TABLES[table]
-    if shape == "one":
-        src, where = t, t.value == bindparam("match_values", type_=Text)
-    elif shape == "inline":
-        src, where = t, t.value.in_(bindparam("match_values", expanding=True))
-    else:
-        if dialect == "postgresql":
-            vt = func.unnest(bindparam("match_values", type_=ARRAY(Text))).table_valued("value").render_derived()
-        else:
-            vt = func.json_each(bindparam("match_values", type_=Text)).table_valued("value")
-        src, where = vt.join(t, t.value == vt.c.value), None
+    src, where = _values_source(t, dialect, shape)
     # Readability depends only on (contribution, handling, owner), which are grouped on: an
     # aggregate of the flag, not a grouping key, so the policy condition is in the SQL once.
     flag = func.max(case((_readable_clause(viewer, purpose, table), 1), else_=0)).label("readable")
@@ -278,12 +274,35 @@ def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
     if not values:
         return []
     dialect = _dialect(session)
-    shape = "one" if len(values) == 1 else "inline" if len(values) <= _INLINE_VALUES else "table"
+    shape = _shape(values)
     q = _match_statement(viewer, purpose, table, dialect, shape)
+    return [tuple(r) for r in session.execute(q, _values_param(values, dialect, shape) | _now_param())]
+
+
+def _shape(values: Sequence[str]) -> str:
+    return "one" if len(values) == 1 else "inline" if len(values) <= _INLINE_VALUES else "table"
+
+
+def _values_source(t: Any, dialect: str, shape: str) -> tuple[Any, Any]:
+    """(FROM, WHERE) selecting the rows of ``t`` whose value is the parameter ``match_values``:
+    one value (a plain equality: an "expanding" list is re-rendered at every execution, which
+    cost more than a one-value query), a short list inline, or a long list as a table."""
+    if shape == "one":
+        return t, t.value == bindparam("match_values", type_=Text)
+    if shape == "inline":
+        return t, t.value.in_(bindparam("match_values", expanding=True))
+    if dialect == "postgresql":
+        vt = func.unnest(bindparam("match_values", type_=ARRAY(Text))).table_valued("value").render_derived()
+    else:
+        vt = func.json_each(bindparam("match_values", type_=Text)).table_valued("value")
+    return vt.join(t, t.value == vt.c.value), None
+
+
+def _values_param(values: Sequence[str], dialect: str, shape: str) -> dict[str, Any]:
     param: Any = values[0] if shape == "one" else list(values)
     if shape == "table" and dialect != "postgresql":
         param = json.dumps(param, ensure_ascii=False)
-    return [tuple(r) for r in session.execute(q, {"match_values": param} | _now_param())]
+    return {"match_values": param}
 
 
 def range_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
@@ -315,38 +334,62 @@ def readable_objects_for(session: Session, *, viewer: Viewer, purpose: str, tabl
                          own_org_id: int | None = None, limit: int = 20_000) -> list[tuple[str, str, str, str]]:
     """(kind, value, stix_id, object_type) of readable rows holding these values; with
     ``handling_ids``, only rows under those handlings (or the ``own_org_id``'s own rows)."""
-    t = TABLES[table]
     pairs = set(pairs)
     values = sorted({v for _k, v in pairs})
     if not values:
         return []
-    src, where = _matching(session, t, values)
+    dialect, shape = _dialect(session), _shape(values)
+    q = _objects_statement(viewer, purpose, table, dialect, shape, handling_ids is not None, own_org_id is not None)
+    params = _values_param(values, dialect, shape) | _now_param() | {"row_limit": limit}
+    if handling_ids is not None:
+        params["handling_ids"] = sorted(set(handling_ids))
+        if own_org_id is not None:
+            params["own_org_id"] = own_org_id
+    return [tuple(r) for r in session.execute(q, params) if (r[0], r[1]) in pairs]
+
+
+# The statements of a hit's answer are built once per viewer, purpose and shape (like
+# _match_statement): building a select around the policy condition cost about as much CPU as
+# running it, and a one-value lookup runs several of them.
+
+@lru_cache(maxsize=512)
+def _objects_statement(viewer: Viewer, purpose: str, table: str, dialect: str, shape: str, by_handling: bool,
+                       own_org: bool) -> Any:
+    t = TABLES[table]
+    src, where = _values_source(t, dialect, shape)
     otype = t.object_type if t is Observable else literal("")
     q = (select(t.kind, t.value, t.stix_id, otype).select_from(src)
-         .where(_readable_clause(viewer, purpose, table)).distinct().limit(limit))
+         .where(_readable_clause(viewer, purpose, table)).distinct().limit(bindparam("row_limit")))
     if where is not None:
         q = q.where(where)
-    if handling_ids is not None:
-        allowed = t.handling_id.in_(sorted(set(handling_ids)))
-        q = q.where(allowed if own_org_id is None else or_(allowed, t.organisation_id == own_org_id))
-    return [tuple(r) for r in session.execute(q, _now_param()) if (r[0], r[1]) in pairs]
+    if by_handling:
+        allowed = t.handling_id.in_(bindparam("handling_ids", expanding=True))
+        q = q.where(or_(allowed, t.organisation_id == bindparam("own_org_id")) if own_org else allowed)
+    return q
 
 
 def owner_objects_for(session: Session, *, organisation_ids: Iterable[int], table: str,
                       pairs: Iterable[tuple[str, str]], limit: int = 20_000) -> list[tuple[int, str, str, str]]:
     """(owner, kind, value, stix_id) of the owners' own rows holding these values, for their inbox."""
-    t = TABLES[table]
     pairs = set(pairs)
     values = sorted({v for _k, v in pairs})
     orgs = sorted(set(organisation_ids))
     if not values or not orgs:
         return []
-    src, where = _matching(session, t, values)
+    dialect, shape = _dialect(session), _shape(values)
+    params = _values_param(values, dialect, shape) | {"owner_ids": orgs, "row_limit": limit}
+    return [tuple(r) for r in session.execute(_owner_objects_statement(table, dialect, shape), params)
+            if (r[1], r[2]) in pairs]
+
+
+@lru_cache(maxsize=64)
+def _owner_objects_statement(table: str, dialect: str, shape: str) -> Any:
+    t = TABLES[table]
+    src, where = _values_source(t, dialect, shape)
     q = (select(t.organisation_id, t.kind, t.value, t.stix_id).select_from(src)
-         .where(t.organisation_id.in_(orgs)).distinct().limit(limit))
-    if where is not None:
-        q = q.where(where)
-    return [tuple(r) for r in session.execute(q) if (r[1], r[2]) in pairs]
+         .where(t.organisation_id.in_(bindparam("owner_ids", expanding=True))).distinct()
+         .limit(bindparam("row_limit")))
+    return q if where is None else q.where(where)
 
 
 def sighting_counts(session: Session, *, viewer: Viewer, purpose: str, stix_ids: Iterable[str]) -> dict[str, int]:
@@ -354,12 +397,17 @@ def sighting_counts(session: Session, *, viewer: Viewer, purpose: str, stix_ids:
     if not ids:
         return {}
     out: dict[str, int] = {}
+    q = _sightings_statement(viewer, purpose)
     for chunk in _chunks(ids, 500):
-        q = (select(StixObject.source_ref, func.count(func.distinct(StixObject.stix_id)))
-             .where(StixObject.type == "sighting", StixObject.source_ref.in_(chunk),
-                    _readable_clause(viewer, purpose, "stix_objects")).group_by(StixObject.source_ref))
-        out.update({ref: n for ref, n in session.execute(q, _now_param())})
+        out.update({ref: n for ref, n in session.execute(q, {"refs": list(chunk)} | _now_param())})
     return out
+
+
+@lru_cache(maxsize=256)
+def _sightings_statement(viewer: Viewer, purpose: str) -> Any:
+    return (select(StixObject.source_ref, func.count(func.distinct(StixObject.stix_id)))
+            .where(StixObject.type == "sighting", StixObject.source_ref.in_(bindparam("refs", expanding=True)),
+                   _readable_clause(viewer, purpose, "stix_objects")).group_by(StixObject.source_ref))
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -467,11 +515,6 @@ def add_lookup(session: Session, values: dict[str, Any]) -> int:
     return session.execute(_INSERT_LOOKUP, values).scalar_one()
 
 
-def set_notified(session: Session, lookup_id: int, count: int) -> None:
-    session.execute(update(Lookup.__table__).where(Lookup.__table__.c.id == lookup_id)
-                    .values(notified_count=count))
-
-
 def add_lookup_hits(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.connection().execute(LookupHit.__table__.insert(), rows)
@@ -482,20 +525,26 @@ def upsert_notifications(session: Session, rows: list[dict[str, Any]]) -> dict[t
     returns each row's reference keyed (owner, kind, value)."""
     if not rows:
         return {}
+    stmt = _upsert_notifications_statement(_dialect(session))
+    out: dict[tuple[int, str, str], str] = {}
+    for chunk in _chunks(rows, 2000):
+        out.update({(o, k, v): ref for o, k, v, ref in session.connection().execute(stmt, list(chunk))})
+    return out
+
+
+@lru_cache(maxsize=2)
+def _upsert_notifications_statement(dialect: str) -> Any:
+    # Built once per dialect: ``excluded`` makes a proxy of every column, which cost more CPU
+    # than the upsert of a one-value lookup itself.
     n = HitNotification.__table__.c
-    stmt = _insert(session, HitNotification.__table__)
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(HitNotification.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["owner_org_id", "asker_org_id", "kind", "value", "purpose"],
         set_={"times_asked": n.times_asked + 1, "last_asked_at": stmt.excluded.last_asked_at,
               "lookup_id": stmt.excluded.lookup_id, "asker_member_id": stmt.excluded.asker_member_id,
               "owner_label": stmt.excluded.owner_label, "asker_told": stmt.excluded.asker_told,
               "object_ids": stmt.excluded.object_ids})
-    out: dict[tuple[int, str, str], str] = {}
-    for chunk in _chunks(rows, 2000):
-        result = session.connection().execute(stmt.returning(n.owner_org_id, n.kind, n.value, n.reference),
-                                              list(chunk))
-        out.update({(o, k, v): ref for o, k, v, ref in result})
-    return out
+    return stmt.returning(n.owner_org_id, n.kind, n.value, n.reference)
 
 
 def add_all(session: Session, rows: Iterable[Any]) -> None:
