@@ -133,7 +133,7 @@ def run_http(db_url: str, data_dir: Path, token: str, values: list[str], request
                 if time.monotonic() > deadline:
                     raise RuntimeError("the server did not start")
                 time.sleep(0.2)
-            out: dict[str, list[float]] = {"lookup": [], "healthz": []}
+            out: dict[str, list[float]] = {"lookup": [], "healthz": [], "hit": [], "no_hit": []}
             for i in range(50):  # warm-up: imports, caches, connection pool
                 client.post("/api/v1/lookup", json={"purpose": "investigation", "values": [values[i]]})
                 client.get("/healthz")
@@ -142,6 +142,7 @@ def run_http(db_url: str, data_dir: Path, token: str, values: list[str], request
                 r = client.post("/api/v1/lookup", json={"purpose": "investigation", "values": [values[i % len(values)]]})
                 out["lookup"].append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text
+                out["hit" if r.json()["counts"]["hit"] else "no_hit"].append(out["lookup"][-1])
                 t = time.perf_counter()
                 client.get("/healthz")
                 out["healthz"].append(time.perf_counter() - t)
@@ -234,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         ("request", "p50 ms", "p99 ms", "mean ms"),
         ("POST /api/v1/lookup (auth, policy, notify, audit, commit)", f"{pct(lk, 50):.2f}", f"{pct(lk, 99):.2f}",
          f"{statistics.mean(lk) * 1000:.2f}"),
+        *((f"   of which {name} ({len(latencies[key]):,})", f"{pct(latencies[key], 50):.2f}",
+           f"{pct(latencies[key], 99):.2f}", f"{statistics.mean(latencies[key]) * 1000:.2f}")
+          for key, name in (("hit", "hits"), ("no_hit", "no hits")) if latencies[key]),
         ("GET /healthz (HTTP + framework floor)", f"{pct(hz, 50):.2f}", f"{pct(hz, 99):.2f}",
          f"{statistics.mean(hz) * 1000:.2f}"),
     ])

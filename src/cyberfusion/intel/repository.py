@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -30,11 +31,25 @@ def observables_readable(viewer: Viewer, purpose: str, **kw: Any) -> Any:
                               handling_col=Observable.handling_id, org_col=Observable.organisation_id, **kw)
 
 
+# One alias for every "newer version" test: its columns are then the same objects at each call,
+# so "newer version" tests can be built once per viewer (_latest_only_now).
+_NEWER = aliased(StixObject, name="newer")
+
+
 def _latest_only(viewer: Viewer, purpose: str, **kw: Any) -> Any:
     """No newer version of the same object is readable by this viewer."""
-    newer = aliased(StixObject)
-    return ~exists().where(newer.stix_id == StixObject.stix_id, newer.modified > StixObject.modified,
-                           objects_readable(viewer, purpose, newer, **kw))
+    if not kw:
+        return _latest_only_now(viewer, purpose)
+    return ~exists().where(_NEWER.stix_id == StixObject.stix_id, _NEWER.modified > StixObject.modified,
+                           objects_readable(viewer, purpose, _NEWER, **kw))
+
+
+@lru_cache(maxsize=1024)
+def _latest_only_now(viewer: Viewer, purpose: str) -> Any:
+    """``_latest_only`` at the time each statement runs, built once per viewer and purpose (see
+    policy.readable_by)."""
+    return ~exists().where(_NEWER.stix_id == StixObject.stix_id, _NEWER.modified > StixObject.modified,
+                           objects_readable(viewer, purpose, _NEWER))
 
 
 # --- writes ------------------------------------------------------------------------------------

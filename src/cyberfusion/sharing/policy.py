@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, literal, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, false, literal, or_, select, true
 
 from cyberfusion.errors import Forbidden
 from cyberfusion.intel.models import Contribution
@@ -87,7 +88,7 @@ def _readable_handling(viewer: Viewer, purpose: str, disseminate: bool) -> Colum
     return and_(*conds)
 
 
-def contributions_in_force(now: datetime) -> ColumnElement[bool]:
+def contributions_in_force(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """SQL condition on Contribution: still within its retention (active, before its review date
     and hard expiry). Outside it a contribution is invisible to every read and holds nothing:
     the same data may be contributed again (see ingest.pipeline)."""
@@ -99,10 +100,38 @@ def contributions_in_force(now: datetime) -> ColumnElement[bool]:
 def readable_by(viewer: Viewer, purpose: str, *, contribution_col: Any, handling_col: Any,
                 org_col: Any, disseminate: bool = False,
                 now: datetime | None = None) -> ColumnElement[bool]:
-    """SQL condition on any table that carries (contribution_id, handling_id, organisation_id)."""
+    """SQL condition on any table that carries (contribution_id, handling_id, organisation_id).
+
+    Without ``now`` the time is a parameter taken when the statement runs, and the condition
+    is built once per viewer, purpose and columns of a mapped class (not of an alias, which is
+    new at each call): building it cost as much CPU as a search's own query (benchmarks/load.py).
+    A Viewer is immutable: a changed agreement, secondment or vetting makes a new one."""
     if not _purpose_allowed(viewer, purpose):
         return false()
-    now = now or datetime.now(UTC)
+    if now is None:
+        if any(getattr(getattr(col, "parent", None), "is_aliased_class", True)
+               for col in (contribution_col, handling_col, org_col)):
+            return _readable(viewer, purpose, contribution_col, handling_col, org_col, disseminate, _now_param())
+        return _readable_now(viewer, purpose, contribution_col, handling_col, org_col, disseminate)
+    return _readable(viewer, purpose, contribution_col, handling_col, org_col, disseminate, now)
+
+
+def _now_param() -> BindParameter[datetime]:
+    return bindparam("policy_now", unique=True, callable_=_utcnow)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@lru_cache(maxsize=1024)
+def _readable_now(viewer: Viewer, purpose: str, contribution_col: Any, handling_col: Any, org_col: Any,
+                  disseminate: bool) -> ColumnElement[bool]:
+    return _readable(viewer, purpose, contribution_col, handling_col, org_col, disseminate, _now_param())
+
+
+def _readable(viewer: Viewer, purpose: str, contribution_col: Any, handling_col: Any, org_col: Any,
+              disseminate: bool, now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     c = Contribution
     contribution_ok = select(c.id).where(contributions_in_force(now))
     if viewer.receive_categories is not None:
