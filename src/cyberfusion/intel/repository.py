@@ -4,6 +4,7 @@ viewer and the purpose and applies ``policy.readable_by``."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -119,14 +120,31 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
         elif isinstance(column_type, Boolean):
             converters.append((i, lambda v: None if v is None else int(bool(v))))
     values = itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
-    params = []
+    params: list[Any] = []
     for row in rows:
         out = list(values(row))
         for i, convert in converters:
             out[i] = convert(out[i])
-        params.append(tuple(out))
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    session.connection().exec_driver_sql(sql, params)
+        params.extend(out)
+    # Many rows per INSERT statement rather than executemany (one statement per row): the
+    # search index's FTS5 table (migration 0900, kept by an AFTER INSERT trigger) writes its
+    # pending postings out as a new segment at the end of every statement, so one row per
+    # statement cost ~60 µs of segment writing and merging per row (1.7 s CPU for 20,000
+    # objects against 0.7 s this way, the trigger and its index unchanged).
+    raw = session.connection().connection.dbapi_connection
+    per = max(1, _sqlite_variable_limit(raw) // len(names))
+    row_sql = f"({', '.join('?' * len(names))})"
+    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+    width = len(names)
+    for start in range(0, len(rows), per):
+        chunk = params[start * width:(start + per) * width]
+        count = len(chunk) // width
+        session.connection().exec_driver_sql(head + ", ".join([row_sql] * count), tuple(chunk))
+
+
+def _sqlite_variable_limit(raw: Any) -> int:
+    """Bound parameters one SQLite statement may take (32,766 since SQLite 3.32, 999 before)."""
+    return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 
 # --- free-text search --------------------------------------------------------------------------
