@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, and_, exists, false, func, insert, or_, select, text, tuple_, union
@@ -90,6 +90,8 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     ("YYYY-MM-DD HH:MM:SS.ffffff")."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the usual case, in one call: the text before "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -97,8 +99,28 @@ def _sqlite_json(value: Any) -> str:
     return json.dumps(value)  # SQLAlchemy's JSON type on SQLite: json.dumps, None as 'null'
 
 
+def _sqlite_bool(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def _memo_datetimes(values: list[datetime | None], seen: dict[datetime | None, str | None]) -> list[str | None]:
+    """_sqlite_datetime of each value, each distinct instant converted once (``seen``, shared by the
+    batch's columns): a batch repeats many (date_added is one value; an indicator's created,
+    modified and valid_from are often equal)."""
+    out = []
+    for v in values:
+        text_ = seen.get(v, _MISSING)
+        if text_ is _MISSING:
+            text_ = seen[v] = _sqlite_datetime(v)
+        out.append(text_)
+    return out
+
+
+_MISSING: Any = object()
+
+
 def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """One executemany for a batch of rows that all have the same keys.
+    """Insert a batch of rows that all have the same keys.
 
     On SQLite the rows go to the driver directly, converted here as the column types would:
     SQLAlchemy's per-value type processing was 24% of import CPU (cProfile, 20k indicators),
@@ -110,22 +132,18 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
         session.execute(insert(table), rows)
         return
     names = list(rows[0])
-    converters: list[tuple[int, Any]] = []
+    # Column by column: one conversion function per column over a list (0.14 s -> 0.05 s of
+    # CPU for 20,000 object rows, against per-row loops over the converters).
+    columns: list[Any] = [[row[name] for row in rows] for name in names]
+    seen: dict[datetime | None, str | None] = {None: None}
     for i, name in enumerate(names):
         column_type = table.c[name].type
         if isinstance(column_type, UTCDateTime):
-            converters.append((i, _sqlite_datetime))
+            columns[i] = _memo_datetimes(columns[i], seen)
         elif isinstance(column_type, JSON):
-            converters.append((i, _sqlite_json))
+            columns[i] = list(map(_sqlite_json, columns[i]))
         elif isinstance(column_type, Boolean):
-            converters.append((i, lambda v: None if v is None else int(bool(v))))
-    values = itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
-    params: list[Any] = []
-    for row in rows:
-        out = list(values(row))
-        for i, convert in converters:
-            out[i] = convert(out[i])
-        params.extend(out)
+            columns[i] = list(map(_sqlite_bool, columns[i]))
     # Many rows per INSERT statement rather than executemany (one statement per row): the
     # search index's FTS5 table (migration 0900, kept by an AFTER INSERT trigger) writes its
     # pending postings out as a new segment at the end of every statement, so one row per
@@ -135,11 +153,11 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     per = max(1, _sqlite_variable_limit(raw) // len(names))
     row_sql = f"({', '.join('?' * len(names))})"
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-    width = len(names)
+    connection = session.connection()
     for start in range(0, len(rows), per):
-        chunk = params[start * width:(start + per) * width]
-        count = len(chunk) // width
-        session.connection().exec_driver_sql(head + ", ".join([row_sql] * count), tuple(chunk))
+        chunk = [column[start:start + per] for column in columns]
+        params = tuple(chain.from_iterable(zip(*chunk)))
+        connection.exec_driver_sql(head + ", ".join([row_sql] * len(chunk[0])), params)
 
 
 def _sqlite_variable_limit(raw: Any) -> int:
