@@ -391,3 +391,34 @@ def test_category_inside_the_agreement_is_accepted(phishing_only, engine, tmp_pa
     assert (result.created, result.objects) == (True, 3)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT category FROM contributions")).scalar_one() == "phishing"
+
+
+# ---------------------------------------------------------------- the collector
+
+
+def test_import_freezes_the_older_heap_only_while_it_runs(world, engine, tmp_path, monkeypatch) -> None:
+    """The older heap is frozen during the import (full collections skip it) and thawed afterwards,
+    also when the import fails; a heap frozen by someone else stays frozen."""
+    import gc
+
+    seen: list[int] = []
+    real_after_import = pipeline.correlate.after_import
+
+    def after_import(session, **kw):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_freeze_count())
+        return real_after_import(session, **kw)
+
+    monkeypatch.setattr(pipeline.correlate, "after_import", after_import)
+    assert gc.get_freeze_count() == 0
+    assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(3))).objects == 3
+    assert seen[0] > 0 and gc.get_freeze_count() == 0
+    bad = bundle_file(tmp_path, ip_indicators(2) + [{"type": "indicator", "id": "nope"}])
+    with pytest.raises(InvalidInput):
+        import_as(world, "vendor", bad)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(2, start=10))).objects == 2
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
