@@ -422,3 +422,32 @@ def test_import_freezes_the_older_heap_only_while_it_runs(world, engine, tmp_pat
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_indexed_columns_of_stored_objects(world, engine, tmp_path) -> None:
+    """name, search_text and the timestamps as the importer derives them (an empty name stays empty)."""
+    from sqlalchemy import select
+
+    from cyberfusion.intel.models import Observable, StixObject
+
+    t0 = "2026-10-01T00:00:00.000Z"
+    unnamed = {"type": "malware", "spec_version": "2.1", "id": "malware--6b3cc7e5-32b8-4b35-a8d0-3c4b8e7cb3a1",
+               "created": t0, "modified": "2026-10-02T00:00:00Z", "name": "", "is_family": False,
+               "description": ["not", "text"]}
+    ind = dict(indicator("ipv4-addr", "192.0.2.7"), name="Evil Name", description="Some DESC",
+               valid_from="2026-09-30T12:00:00Z", confidence=85, revoked=True)
+    result = import_as(world, "vendor", bundle_file(tmp_path, [unnamed, ind]))
+    assert (result.objects, result.observables) == (2, 1)
+    with world.factory() as s:
+        rows = {r.type: r for r in s.scalars(select(StixObject))}
+        obs = s.scalars(select(Observable)).one()
+    m, i = rows["malware"], rows["indicator"]
+    assert (m.name, m.search_text, m.confidence, m.revoked) == ("", None, None, False)
+    assert (m.created.isoformat(), m.modified.isoformat(), m.valid_from) == (
+        "2026-10-01T00:00:00+00:00", "2026-10-02T00:00:00+00:00", None)
+    assert (i.name, i.search_text, i.confidence, i.revoked) == (
+        "Evil Name", "evil name some desc [ipv4-addr:value = '192.0.2.7']", 85, True)
+    assert i.valid_from.isoformat() == "2026-09-30T12:00:00+00:00"
+    assert (obs.kind, obs.value, obs.range_start, obs.range_end, obs.seen_at.isoformat()) == (
+        "ipv4-addr", "192.0.2.7", "00000000000000000000ffffc0000207", "00000000000000000000ffffc0000207",
+        "2026-09-30T12:00:00+00:00")
