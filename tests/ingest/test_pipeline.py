@@ -451,3 +451,29 @@ def test_indexed_columns_of_stored_objects(world, engine, tmp_path) -> None:
     assert (obs.kind, obs.value, obs.range_start, obs.range_end, obs.seen_at.isoformat()) == (
         "ipv4-addr", "192.0.2.7", "00000000000000000000ffffc0000207", "00000000000000000000ffffc0000207",
         "2026-09-30T12:00:00+00:00")
+
+
+def test_import_widens_the_sqlite_page_cache_only_while_it_runs(world, engine, tmp_path, monkeypatch) -> None:
+    from cyberfusion.intel import repository
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    seen: list[int] = []
+    real_after_import = pipeline.correlate.after_import
+
+    def after_import(session, **kw):  # type: ignore[no-untyped-def]
+        seen.append(session.execute(text("PRAGMA cache_size")).scalar_one())
+        return real_after_import(session, **kw)
+
+    monkeypatch.setattr(pipeline.correlate, "after_import", after_import)
+    viewer = world.viewer("vendor")
+    with transaction(world.factory) as s:
+        s.execute(text("PRAGMA cache_size = -3000"))
+        import_file(s, viewer=viewer, path=bundle_file(tmp_path, ip_indicators(3)), fmt="stix",
+                    spec=HandlingSpec(tlp="green"))
+        assert s.execute(text("PRAGMA cache_size")).scalar_one() == -3000
+        with pytest.raises(InvalidInput):
+            import_file(s, viewer=viewer, path=bundle_file(tmp_path, [{"type": "indicator", "id": "x"}]),
+                        fmt="stix", spec=HandlingSpec(tlp="green"))
+        assert s.execute(text("PRAGMA cache_size")).scalar_one() == -3000
+    assert seen == [-repository.IMPORT_CACHE_KIB]

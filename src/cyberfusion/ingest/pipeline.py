@@ -258,7 +258,7 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
                 progress(count)
         return ImportResult(None, False, objects=count, problems=problems, dry_run=True)
 
-    with _older_objects_frozen():
+    with _older_objects_frozen(), repository.import_page_cache(session):
         return _import(session, viewer=viewer, path=path, fmt=fmt, spec=spec, file_name=file_name,
                        source_format=source_format, mapping=mapping, progress=progress, now=now)
 

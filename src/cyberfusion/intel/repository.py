@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -357,6 +358,30 @@ def delete_contribution_rows(session: Session, contribution_id: str) -> tuple[in
 
 _INGEST_LOCK = 7304200  # pg_advisory_xact_lock key of every ingest
 _ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+# SQLite page cache of an import's connection while it runs, in KiB. With the default 2 MiB the
+# random-key indexes (stix_id, the version key, observable values) outgrow the cache after a few
+# tens of thousands of objects, and inserts spill and re-read pages through the WAL: a
+# 50,000-indicator import took 5.32 s CPU at 2 MiB, 4.89 s at 64 MiB (best of 3, interleaved,
+# busy machine; the inserts alone 2.3-2.6 s -> 1.7-1.9 s). Pages are only taken as needed.
+IMPORT_CACHE_KIB = 64 * 1024
+
+
+@contextmanager
+def import_page_cache(session: Session) -> Iterator[None]:
+    """SQLite: the import's connection gets a page cache of IMPORT_CACHE_KIB until the import
+    ends, then its own size back (pages the import dirtied stay until the caller commits)."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    raw = session.connection().connection.dbapi_connection
+    (before,) = raw.execute("PRAGMA cache_size").fetchone()
+    raw.execute(f"PRAGMA cache_size = {-max(IMPORT_CACHE_KIB, abs(before) if before < 0 else 0)}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 def lock_ingest(session: Session) -> None:
