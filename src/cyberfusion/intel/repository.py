@@ -7,8 +7,8 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, and_, exists, false, func, insert, or_, select, text, tuple_, union
@@ -104,6 +104,9 @@ def _sqlite_bool(value: Any) -> int | None:
     return None if value is None else int(bool(value))
 
 
+_MISSING: Any = object()
+
+
 def _memo_datetimes(values: list[datetime | None], seen: dict[datetime | None, str | None]) -> list[str | None]:
     """_sqlite_datetime of each value, each distinct instant converted once (``seen``, shared by the
     batch's columns): a batch repeats many (date_added is one value; an indicator's created,
@@ -115,9 +118,6 @@ def _memo_datetimes(values: list[datetime | None], seen: dict[datetime | None, s
             text_ = seen[v] = _sqlite_datetime(v)
         out.append(text_)
     return out
-
-
-_MISSING: Any = object()
 
 
 def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -133,7 +133,7 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
         session.execute(insert(table), rows)
         return
     names = list(rows[0])
-    # Column by column: one conversion function per column over a list (0.14 s -> 0.05 s of
+    # Column by column: one conversion function per column over a list (0.14 s -> 0.07 s of
     # CPU for 20,000 object rows, against per-row loops over the converters).
     columns: list[Any] = [[row[name] for row in rows] for name in names]
     seen: dict[datetime | None, str | None] = {None: None}
@@ -377,7 +377,8 @@ def import_page_cache(session: Session) -> Iterator[None]:
         return
     raw = session.connection().connection.dbapi_connection
     (before,) = raw.execute("PRAGMA cache_size").fetchone()
-    raw.execute(f"PRAGMA cache_size = {-max(IMPORT_CACHE_KIB, abs(before) if before < 0 else 0)}")
+    kib = max(IMPORT_CACHE_KIB, -before if before < 0 else 0)  # never smaller than it was (in KiB)
+    raw.execute(f"PRAGMA cache_size = {-kib}")
     try:
         yield
     finally:
