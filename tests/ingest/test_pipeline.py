@@ -391,3 +391,89 @@ def test_category_inside_the_agreement_is_accepted(phishing_only, engine, tmp_pa
     assert (result.created, result.objects) == (True, 3)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT category FROM contributions")).scalar_one() == "phishing"
+
+
+# ---------------------------------------------------------------- the collector
+
+
+def test_import_freezes_the_older_heap_only_while_it_runs(world, engine, tmp_path, monkeypatch) -> None:
+    """The older heap is frozen during the import (full collections skip it) and thawed afterwards,
+    also when the import fails; a heap frozen by someone else stays frozen."""
+    import gc
+
+    seen: list[int] = []
+    real_after_import = pipeline.correlate.after_import
+
+    def after_import(session, **kw):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_freeze_count())
+        return real_after_import(session, **kw)
+
+    monkeypatch.setattr(pipeline.correlate, "after_import", after_import)
+    assert gc.get_freeze_count() == 0
+    assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(3))).objects == 3
+    assert seen[0] > 0 and gc.get_freeze_count() == 0
+    bad = bundle_file(tmp_path, ip_indicators(2) + [{"type": "indicator", "id": "nope"}])
+    with pytest.raises(InvalidInput):
+        import_as(world, "vendor", bad)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(2, start=10))).objects == 2
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_indexed_columns_of_stored_objects(world, engine, tmp_path) -> None:
+    """name, search_text and the timestamps as the importer derives them (an empty name stays empty)."""
+    from sqlalchemy import select
+
+    from cyberfusion.intel.models import Observable, StixObject
+
+    t0 = "2026-10-01T00:00:00.000Z"
+    unnamed = {"type": "malware", "spec_version": "2.1", "id": "malware--6b3cc7e5-32b8-4b35-a8d0-3c4b8e7cb3a1",
+               "created": t0, "modified": "2026-10-02T00:00:00Z", "name": "", "is_family": False,
+               "description": ["not", "text"]}
+    ind = dict(indicator("ipv4-addr", "192.0.2.7"), name="Evil Name", description="Some DESC",
+               valid_from="2026-09-30T12:00:00Z", confidence=85, revoked=True)
+    result = import_as(world, "vendor", bundle_file(tmp_path, [unnamed, ind]))
+    assert (result.objects, result.observables) == (2, 1)
+    with world.factory() as s:
+        rows = {r.type: r for r in s.scalars(select(StixObject))}
+        obs = s.scalars(select(Observable)).one()
+    m, i = rows["malware"], rows["indicator"]
+    assert (m.name, m.search_text, m.confidence, m.revoked) == ("", None, None, False)
+    assert (m.created.isoformat(), m.modified.isoformat(), m.valid_from) == (
+        "2026-10-01T00:00:00+00:00", "2026-10-02T00:00:00+00:00", None)
+    assert (i.name, i.search_text, i.confidence, i.revoked) == (
+        "Evil Name", "evil name some desc [ipv4-addr:value = '192.0.2.7']", 85, True)
+    assert i.valid_from.isoformat() == "2026-09-30T12:00:00+00:00"
+    assert (obs.kind, obs.value, obs.range_start, obs.range_end, obs.seen_at.isoformat()) == (
+        "ipv4-addr", "192.0.2.7", "00000000000000000000ffffc0000207", "00000000000000000000ffffc0000207",
+        "2026-09-30T12:00:00+00:00")
+
+
+def test_import_widens_the_sqlite_page_cache_only_while_it_runs(world, engine, tmp_path, monkeypatch) -> None:
+    from cyberfusion.intel import repository
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    seen: list[int] = []
+    real_after_import = pipeline.correlate.after_import
+
+    def after_import(session, **kw):  # type: ignore[no-untyped-def]
+        seen.append(session.execute(text("PRAGMA cache_size")).scalar_one())
+        return real_after_import(session, **kw)
+
+    monkeypatch.setattr(pipeline.correlate, "after_import", after_import)
+    viewer = world.viewer("vendor")
+    with transaction(world.factory) as s:
+        s.execute(text("PRAGMA cache_size = -3000"))
+        import_file(s, viewer=viewer, path=bundle_file(tmp_path, ip_indicators(3)), fmt="stix",
+                    spec=HandlingSpec(tlp="green"))
+        assert s.execute(text("PRAGMA cache_size")).scalar_one() == -3000
+        with pytest.raises(InvalidInput):
+            import_file(s, viewer=viewer, path=bundle_file(tmp_path, [{"type": "indicator", "id": "x"}]),
+                        fmt="stix", spec=HandlingSpec(tlp="green"))
+        assert s.execute(text("PRAGMA cache_size")).scalar_one() == -3000
+    assert seen == [-repository.IMPORT_CACHE_KIB]

@@ -5,6 +5,7 @@ index right; the migration goes up and down on both backends."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import uuid
 from datetime import timedelta
 
@@ -15,7 +16,8 @@ from sqlalchemy import select, text, update
 from cyberfusion.db import MIGRATIONS_DIR, alembic_config, transaction, upgrade, utcnow
 from cyberfusion.intel import repository, retention
 from cyberfusion.intel import service as intel
-from cyberfusion.intel.models import Contribution, StixObject
+from cyberfusion.ingest.pipeline import import_file
+from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.sharing.handling import HandlingSpec
 from cyberfusion.web import service as web
 from sharing.helpers import contribute, indicator
@@ -252,3 +254,32 @@ def test_pg_trgm_is_not_installed_into_a_scratch_schema(engine):
         assert migration._pg_trgm_schema(conn) == "public"  # found the second time
         assert conn.execute(text("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
                                  "ON n.oid = e.extnamespace WHERE extname = 'pg_trgm'")).scalar() == "public"
+
+
+def test_objects_are_indexed_and_findable_as_soon_as_imported(world, tmp_path, monkeypatch):
+    """The importer writes many rows per INSERT statement on SQLite: across statement boundaries
+    (here 4 objects and 7 observable rows a statement) every row is stored as given and is in the
+    trigram index, inside the import's transaction and right after its commit."""
+    monkeypatch.setattr(repository, "_sqlite_variable_limit", lambda raw: 83)  # 20 object columns: 4 rows
+    objects = [malware(f"Shrike variant {i:02d}", f"loader {i:02d} of the shrike family") for i in range(21)]
+    objects += [indicator("domain-name", f"shrike-{i:02d}.example") for i in range(22)]
+    path = tmp_path / "shrike.json"
+    path.write_text(json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}))
+    vendor = world.viewer("vendor")
+    with transaction(world.factory) as s:
+        result = import_file(s, viewer=vendor, path=path, fmt="stix", spec=HandlingSpec(tlp="clear"))
+        assert (result.objects, result.observables) == (43, 22)
+        assert len(_repository_names(s, vendor, "shrike variant 17")) == 1  # before the commit, same session
+    with world.factory() as s:
+        stored = dict(s.execute(select(StixObject.stix_id, StixObject.data)
+                                .where(StixObject.contribution_id == result.contribution_id)).all())
+        assert stored == {o["id"]: json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                          for o in objects}
+        values = sorted(s.scalars(select(Observable.value).where(
+            Observable.contribution_id == result.contribution_id)))
+        assert values == [f"shrike-{i:02d}.example" for i in range(22)]
+    _integrity_ok(world)
+    assert _candidate_names(world, "loader 20 of") == ["Shrike variant 20"]
+    assert _candidate_names(world, "shrike-21.exa") == ["test shrike-21.example"]
+    assert _intel_names(world, "shrike variant 0") == [f"Shrike variant {i:02d}" for i in range(9, -1, -1)]
+    assert _intel_names(world, "shrike-00.example") == ["test shrike-00.example"]

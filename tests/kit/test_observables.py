@@ -305,6 +305,22 @@ def test_ip_range_is_inclusive_hex_in_one_ipv6_space(value: str, expected: tuple
     assert ip_range(value) == expected
 
 
+def test_ip_range_of_an_ipv4_address_is_what_ipaddress_says() -> None:
+    """Plain IPv4 addresses take a short path; it must agree with the ipaddress one."""
+    import ipaddress
+    import random
+
+    rng = random.Random(20261127)
+    values = ["0.0.0.0", "255.255.255.255", " 10.0.0.1\n", "1.2.3.4"]
+    values += [".".join(str(rng.randrange(256)) for _ in range(4)) for _ in range(2000)]
+    for value in values:
+        number = int(ipaddress.IPv4Address(value.strip())) | 0xFFFF << 32
+        assert ip_range(value) == (f"{number:032x}", f"{number:032x}"), value
+    for bad in ("01.2.3.4", "256.1.1.1", "1.2.3", "1.2.3.4.5"):
+        with pytest.raises(InvalidInput):
+            ip_range(bad)
+
+
 def test_ip_range_containment_is_a_string_comparison() -> None:
     low, high = ip_range("192.168.0.0/16")
     inside, _ = ip_range("192.168.77.1")

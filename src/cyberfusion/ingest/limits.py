@@ -25,23 +25,21 @@ MAX_PATTERN_LENGTH = 10_000
 
 def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
     """How deeply value nests (a scalar is 0), counting at most to limit + 1 (iterative: no recursion)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        current, depth = stack.pop()
-        if type(current) is dict:
-            children: Any = current.values()
-        elif type(current) is list:
-            children = current
-        else:
-            continue
+    # Level by level, one list per level: every import checks every object, and a stack of
+    # (value, depth) pairs filled through a generator cost twice as much (0.05 s per 20,000 indicators).
+    level = [value] if type(value) in (dict, list) else []
+    depth = 0
+    while level:
         depth += 1
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((child, depth) for child in children if type(child) in (dict, list))
-    return deepest
+        if depth > limit:
+            return depth
+        below = []
+        for current in level:
+            for child in (current.values() if type(current) is dict else current):
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+    return depth
 
 
 def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:

@@ -122,6 +122,10 @@ def ip_range(value: str) -> tuple[str, str]:
     string comparison (lo <= x <= hi) on any database.
     """
     text = value.strip()
+    if _IPV4_CANONICAL.match(text):  # the common case, without ipaddress (under a third of the CPU)
+        a, b, c, d = (int(octet) for octet in text.split("."))
+        first = f"{(a << 24) | (b << 16) | (c << 8) | d | _V4_MAPPED:032x}"
+        return first, first
     try:
         if "%" in text:
             raise ValueError(text)
