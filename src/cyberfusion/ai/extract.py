@@ -55,40 +55,49 @@ _LOCAL = re.compile(r"(?:[\w.+'-]|\[\.\]){1,64}\Z")
 _MAIL_DOMAIN = re.compile(rf"{_LABEL}(?:{_D}{_LABEL})++|\[[0-9.]{{7,15}}\]")
 _IPV6 = re.compile(
     r"(?<![\w:.-])(?:[0-9A-Fa-f]{0,4}+:){2,7}+(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4}+)?(?![\w:])")
-# Only anchors that can start or join an indicator: a dot before a word character, an opening
-# bracket of a defang marker, a backslash, "@", and a colon before "/", ":" or a hex digit. The
-# character class comes first so the engine skips ahead by it; the look-arounds then judge it.
-_ANCHOR = re.compile(r"[.\[({\\@:](?:(?<=\.)(?=[0-9A-Za-z_])|(?<=[\[({])(?=[.dD@aA:/])|(?<=[\\@])"
-                     r"|(?<=:)(?=[/:0-9A-Fa-f]))")
 # refang() is the identity on a piece without any of these (markers, hxxp/fxp, spaced " dot ").
 _DEFANG_HINT = re.compile(r"[\[({\\xX \t]")
 _TOKEN_END = re.compile(r"\S*")
 _BARE_MARKER = re.compile(r"[\[\(\{](?:\.|[dD][oO][tT]|[aA][tT]|@)[\]\)\}]")
 # Whole-text scans for shapes made of ASCII classes run on one byte per character: the text
 # encoded to ASCII with "?" for every other character (so positions are kept), then mapped by a
-# 256-byte table so that a shape's opening becomes a fixed needle that bytes.find skips to in C.
-# The regular expressions stepped through every character (the long-run scan alone was 3.1 M
-# instructions per benchmark pass, 6.6 % of all; cachegrind); the maps cost one C pass each.
-def _byte_map(keep: str, default: int = 0x20, **classes: str) -> bytes:
-    table = bytearray(default for _ in range(256))
-    for ch in keep:
-        table[ord(ch)] = ord(ch)
-    for target, members in classes.items():
+# 256-byte table so that what a scan looks for becomes a fixed needle that bytes.find skips to
+# in C. The regular expressions stepped through every character (the anchor and long-run scans
+# were 2.0 and 3.1 M instructions per benchmark pass, 11 % of all; cachegrind); a map costs one
+# C pass.
+def _byte_map(classes: dict[int, str], default: int = 0) -> bytes:
+    """A bytes.translate table: every character of ``classes[value]`` maps to ``value`` (the values
+    of a character in several classes OR-ed), every other byte to ``default``."""
+    table = bytearray(256)
+    for value, members in classes.items():
         for ch in members:
-            table[ord(ch)] = ord(target)
-    return bytes(table)
+            table[ord(ch)] |= value
+    classed = {ord(ch) for members in classes.values() for ch in members}
+    return bytes(b if i in classed else default for i, b in enumerate(table))
 
 
+_ALL = "".join(map(chr, range(256)))
 _DIGITS = "0123456789"
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ALNUM = _DIGITS + _UPPER + _UPPER.lower()
+# Only anchors that can start or join an indicator: a dot before a word character, an opening
+# bracket of a defang marker before ".", "d", "@", "a", ":" or "/", a backslash, "@", and a colon
+# before "/", ":" or a hex digit. Each anchor character has one bit, and the character after it
+# carries that bit when it may follow (every character, and the end of the text, may follow a
+# backslash or "@"): an anchor is where the AND of the two maps is not zero.
+_ANCHOR_BITS = _byte_map({1: ".", 2: "[({", 4: "\\@", 8: ":"})
+_FOLLOW_BITS = _byte_map({1: _ALNUM + "_", 2: ".dD@aA:/", 4: _ALL, 8: "/:" + _DIGITS + "abcdefABCDEF"})
+_ANY_BIT = b"\x04"
+_NONZERO = _byte_map({ord("!"): _ALL[1:]}, default=0x20)
+# Tokens are delimited on the left by a space, newline or tab (and on the right by any blank).
+_BLANKS = _byte_map({0x20: " \n\t"}, default=ord("x"))
 # Runs of 25 or more ASCII letters and digits are the long-token candidates; longer than 140
 # are not candidates.
-_RUN_MAP = _byte_map("", a=_ALNUM)
+_RUN_MAP = _byte_map({ord("a"): _ALNUM}, default=0x20)
 _RUN = b"a" * 25
 _LONGEST = 140
 # An IBAN opens with two capitals and two digits.
-_IBAN_MAP = _byte_map("", A=_UPPER, **{"0": _DIGITS})
+_IBAN_MAP = _byte_map({ord("A"): _UPPER, ord("0"): _DIGITS}, default=0x20)
 _IBAN_OPENING = b"AA00"
 # CVE and ASN run on the lower-cased bytes, where a literal prefix lets the engine search fast.
 # No character outside ASCII lower-cases to c, v, e, a, s or n (only U+212A does to ASCII: k),
@@ -290,24 +299,26 @@ class _Scan:
     def tokens(self) -> None:
         """Judge each whitespace-delimited token that holds an anchor character, once."""
         text = self.text
-        search = _ANCHOR.search
-        m = search(text)
-        while m is not None:
-            p = m.start()
-            lo = max(0, p - 300)
-            left = max(text.rfind(" ", lo, p), text.rfind("\n", lo, p), text.rfind("\t", lo, p)) + 1
+        ascii = self.ascii
+        anchors = (int.from_bytes(ascii.translate(_ANCHOR_BITS), "big")
+                   & int.from_bytes(ascii[1:].translate(_FOLLOW_BITS) + _ANY_BIT, "big"))
+        find = anchors.to_bytes(len(ascii), "big").translate(_NONZERO).find
+        blanks = ascii.translate(_BLANKS)
+        p = find(b"!")
+        while p >= 0:
+            left = blanks.rfind(b" ", max(0, p - 300), p) + 1
             right = _TOKEN_END.match(text, p).end()
-            left, right = self.spaced(left, right)
+            if 3 <= right - left <= 5:  # a bare marker is 3 to 5 characters ("[.]" to "[dot]")
+                left, right = self.spaced(left, right)
             self.token(left, right)
-            # The next anchor after this token: searching from its end skips the other anchors
-            # inside it in C (a token of a URL holds several).
-            m = search(text, right)
+            # The next anchor after this token: the other anchors inside it (a token of a URL
+            # holds several) are skipped by the search.
+            p = find(b"!", right)
 
     def spaced(self, left: int, right: int) -> tuple[int, int]:
         """Join "evil [.] com" and "a [at] b [.] c": a bare marker token takes its neighbours."""
         text = self.text
-        # A bare marker is 3 to 5 characters ("[.]" to "[dot]"): most tokens are judged by length.
-        if not 3 <= right - left <= 5 or not _BARE_MARKER.fullmatch(text, left, right):
+        if not _BARE_MARKER.fullmatch(text, left, right):
             return left, right
         if left >= 2 and text[left - 1] in " \t":
             lo = max(0, left - 300)
@@ -331,7 +342,7 @@ class _Scan:
                 self.url(m.start(), m.start() + len(raw), raw, assumed_scheme=False)
             if self.claimed.find(0, left, right) < 0:
                 return  # the URL took the whole token: nothing left for the other passes
-        if "@" in piece or _AT_MARKER.search(piece):
+        if "@" in piece or (("[" in piece or "(" in piece or "{" in piece) and _AT_MARKER.search(piece)):
             self.emails(left, right)
         if piece.count(":") >= 2:
             self.ipv6(left, right)
