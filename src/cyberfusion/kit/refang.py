@@ -15,18 +15,22 @@ from cyberfusion.kit.observables import registered_domain
 _LEADING_SPACE = r"(?<![ \t])[ \t]*"
 _TRAILING_SPACE = r"[ \t]*"
 _DOT = r"\s*(?:\.|dot)\s*"
-# One alternation, one pass over the text; the group name says what to put back.
+# One alternation, one pass over the text; the group name says what to put back. Every marker
+# opens with a blank, a bracket or a backslash: the look-ahead turns every other position away
+# with one class test instead of trying each alternative there (a 56-character defanged URL cost
+# 93,000 instructions, most of refang; cachegrind).
 _MARKERS = re.compile(
-    rf"(?P<dot>{_LEADING_SPACE}(?:\[{_DOT}\]|\({_DOT}\)|\{{{_DOT}\}}){_TRAILING_SPACE}|\\\.)"
+    rf"(?=[ \t\[({{\\])(?:(?P<dot>{_LEADING_SPACE}(?:\[{_DOT}\]|\({_DOT}\)|\{{{_DOT}\}}){_TRAILING_SPACE}|\\\.)"
     r"|(?P<sep>\[://\])"
     r"|(?P<colon>\[:\])"
     r"|(?P<slash>\[/\])"
-    rf"|(?P<at>{_LEADING_SPACE}(?:\[at\]|\(at\)|\[@\]){_TRAILING_SPACE})",
+    rf"|(?P<at>{_LEADING_SPACE}(?:\[at\]|\(at\)|\[@\]){_TRAILING_SPACE}))",
     re.IGNORECASE,
 )
 _REPLACEMENTS = {"dot": ".", "sep": "://", "colon": ":", "slash": "/", "at": "@"}
 
-_SCHEME = re.compile(r"\b(?:h(?:xx|tx|xt)p|fxp)(s?)(?=://)", re.IGNORECASE)
+# The look-ahead, as above: only "h" and "f" (either case) can open a defanged scheme.
+_SCHEME = re.compile(r"(?=[hf])\b(?:h(?:xx|tx|xt)p|fxp)(s?)(?=://)", re.IGNORECASE)
 
 _SPACED_DOT_HINT = re.compile(r"[ \t]dot[ \t]", re.IGNORECASE)
 _HOST_PART = r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?"
