@@ -65,32 +65,30 @@ _BARE_MARKER = re.compile(r"[\[\(\{](?:\.|[dD][oO][tT]|[aA][tT]|@)[\]\)\}]")
 # in C. The regular expressions stepped through every character (the anchor and long-run scans
 # were 2.0 and 3.1 M instructions per benchmark pass, 11 % of all; cachegrind); a map costs one
 # C pass.
-def _byte_map(classes: dict[int, str], default: int = 0) -> bytes:
-    """A bytes.translate table: every character of ``classes[value]`` maps to ``value`` (the values
-    of a character in several classes OR-ed), every other byte to ``default``."""
-    table = bytearray(256)
+def _byte_map(classes: dict[int, str], default: int) -> bytes:
+    """A bytes.translate table: every character of ``classes[value]`` maps to ``value``, every
+    other byte to ``default``."""
+    table = bytearray([default] * 256)
     for value, members in classes.items():
         for ch in members:
-            table[ord(ch)] |= value
-    classed = {ord(ch) for members in classes.values() for ch in members}
-    return bytes(b if i in classed else default for i, b in enumerate(table))
+            table[ord(ch)] = value
+    return bytes(table)
 
 
-_ALL = "".join(map(chr, range(256)))
 _DIGITS = "0123456789"
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ALNUM = _DIGITS + _UPPER + _UPPER.lower()
 # Only anchors that can start or join an indicator: a dot before a word character, an opening
-# bracket of a defang marker before ".", "d", "@", "a", ":" or "/", a backslash, "@", and a colon
-# before "/", ":" or a hex digit. Each anchor character has one bit, and the character after it
-# carries that bit when it may follow (every character, and the end of the text, may follow a
-# backslash or "@"): an anchor is where the AND of the two maps is not zero.
-_ANCHOR_BITS = _byte_map({1: ".", 2: "[({", 4: "\\@", 8: ":"})
-_FOLLOW_BITS = _byte_map({1: _ALNUM + "_", 2: ".dD@aA:/", 4: _ALL, 8: "/:" + _DIGITS + "abcdefABCDEF"})
-_ANY_BIT = b"\x04"
-_NONZERO = _byte_map({ord("!"): _ALL[1:]}, default=0x20)
-# Tokens are delimited on the left by a space, newline or tab (and on the right by any blank).
-_BLANKS = _byte_map({0x20: " \n\t"}, default=ord("x"))
+# bracket of a defang marker before ".", "d", "@", "a", ":" or "/", a backslash, "@" (the last
+# character of a text too), and a colon before "/", ":" or a hex digit. Found by a byte search
+# for the anchor characters ("!" below), then judged by the two bytes there.
+_ANCHOR_PAIRS = frozenset(
+    [bytes([ord(c), f]) for c in "." for f in (_ALNUM + "_").encode()]
+    + [bytes([ord(c), f]) for c in "[({" for f in b".dD@aA:/"]
+    + [bytes([ord(c), f]) for c in "\\@" for f in range(256)] + [b"\\", b"@"]
+    + [bytes([ord(c), f]) for c in ":" for f in ("/:" + _DIGITS + "abcdefABCDEF").encode()])
+# Anchor characters to "!"; tokens are delimited on the left by a space, newline or tab (" ").
+_MARKS = _byte_map({ord("!"): ".[({\\@:", 0x20: " \n\t"}, default=ord("x"))
 # Runs of 25 or more ASCII letters and digits are the long-token candidates; longer than 140
 # are not candidates.
 _RUN_MAP = _byte_map({ord("a"): _ALNUM}, default=0x20)
@@ -133,7 +131,7 @@ _WORDS = re.compile(r"[\w&§-]+")
 # The same words of an ASCII window in one translate and split: letters lower-cased, every
 # character _WORDS does not take made a blank (the regular expression's per-character Unicode
 # class test made the context words cost about 20,000 instructions a call; cachegrind).
-_ASCII_WORDS = tuple(ch.lower() if re.fullmatch(r"[\w&-]", ch) else " " for ch in _ALL[:128])
+_ASCII_WORDS = tuple(ch.lower() if re.fullmatch(r"[\w&-]", ch) else " " for ch in map(chr, range(128)))
 _VERSION_WORDS = frozenset({
     "v", "ver", "version", "versions", "build", "release", "rel", "firmware", "fw", "patch", "revision", "rev",
     "section", "sections", "chapter", "clause", "article", "§", "oid", "snmp", "versión", "versiones",
@@ -310,13 +308,14 @@ class _Scan:
         """Judge each whitespace-delimited token that holds an anchor character, once."""
         text = self.text
         ascii = self.ascii
-        anchors = (int.from_bytes(ascii.translate(_ANCHOR_BITS), "big")
-                   & int.from_bytes(ascii[1:].translate(_FOLLOW_BITS) + _ANY_BIT, "big"))
-        find = anchors.to_bytes(len(ascii), "big").translate(_NONZERO).find
-        blanks = ascii.translate(_BLANKS)
+        marks = ascii.translate(_MARKS)
+        find = marks.find
         p = find(b"!")
         while p >= 0:
-            left = blanks.rfind(b" ", max(0, p - 300), p) + 1
+            if ascii[p:p + 2] not in _ANCHOR_PAIRS:
+                p = find(b"!", p + 1)
+                continue
+            left = marks.rfind(b" ", max(0, p - 300), p) + 1
             right = _TOKEN_END.match(text, p).end()
             if 3 <= right - left <= 5:  # a bare marker is 3 to 5 characters ("[.]" to "[dot]")
                 left, right = self.spaced(left, right)
