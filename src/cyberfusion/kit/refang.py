@@ -76,6 +76,14 @@ def _unmark(text: str) -> str:
                 default=-1)
     if first < 0:
         return text
+    # The usual defanged host or URL ("evil[.]com", "hxxp://evil[.]com/a[.]php"): no blank, and
+    # every bracket belongs to a "[.]", so each "[.]" is a whole match and nothing else can match.
+    # str.replace does it without the per-match Python call of sub (a host with two markers:
+    # 26,000 -> about 4,000 instructions; cachegrind).
+    if " " not in text and "\t" not in text and "(" not in text and "{" not in text and "\\" not in text:
+        markers = text.count("[.]")
+        if markers and text.count("[") == markers and text.count("]") == markers:
+            return text.replace("[.]", ".")
     # No match starts before the run of blanks right before the first marker character; the
     # character before that run is not a blank, so the look-behind judges the tail alike.
     start = len(text[:first].rstrip(" \t"))
