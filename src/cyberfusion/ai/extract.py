@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from cyberfusion.errors import InvalidInput
-from cyberfusion.kit.observables import KINDS, normalise, registered_domain
+from cyberfusion.kit.observables import KINDS, normalise, registered_domain, registered_domain_of_name
 from cyberfusion.kit.refang import refang
 
 MODEL_ID = "cfc-extract"
@@ -375,6 +375,7 @@ class _Scan:
             self.skip(start, end, "URL on a documentation-only host (example.com, RFC 5737 ranges)")
             return True
         address = _address(host.strip("[]"))
+        # Not canonical: cut from the URL at the first "/", so it may hold "?" or "#".
         if address is None and registered_domain(host) is None:
             self.skip(start, end, "URL host is not under a public suffix")
             return True
@@ -410,7 +411,7 @@ class _Scan:
             if self.reserved_host(domain):
                 self.skip(start, end, "e-mail address on a documentation-only domain")
                 continue
-            if not domain.startswith("[") and registered_domain(domain) is None:
+            if not domain.startswith("[") and registered_domain_of_name(domain) is None:
                 continue
             self.add("email-addr", value, start, end, 0.95 if value != raw else 0.9,
                      "defanged e-mail address" if value != raw else "e-mail address")
@@ -489,7 +490,7 @@ class _Scan:
             value = normalise("domain-name", host)
         except InvalidInput:
             return
-        if registered_domain(value) is None:
+        if registered_domain_of_name(value) is None:
             return
         if self.reserved_host(value):
             self.skip(start, end, "documentation-only domain name (RFC 2606/6761)")
