@@ -115,8 +115,18 @@ _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 # --- context -------------------------------------------------------------------------------
 
 _WINDOW = 80
+
+
+def _with_bytes(words: Any) -> Any:
+    """The keywords as str and, for those in ASCII, as bytes too: the context words of a window
+    without characters outside ASCII are read from the text's bytes (see _Scan.words)."""
+    if isinstance(words, dict):
+        return {**words, **{k.encode(): v for k, v in words.items() if k.isascii()}}
+    return frozenset(words) | {w.encode() for w in words if w.isascii()}
+
+
 # Keyword -> what a hex string right after it is; the nearest keyword before the string wins.
-_HEX_KEYWORDS = {
+_HEX_KEYWORDS = _with_bytes({
     "wallet": "wallet", "ethereum": "wallet", "eth": "wallet", "ether": "wallet", "metamask": "wallet",
     "erc20": "wallet", "erc-20": "wallet", "usdt": "wallet",
     "sha1": "sha1", "sha-1": "sha1", "md5": "md5", "imphash": "md5", "sha256": "sha256", "sha-256": "sha256",
@@ -124,23 +134,24 @@ _HEX_KEYWORDS = {
     "commit": "commit", "git": "commit", "txid": "tx", "tx": "tx", "transaction": "tx",
     "guid": "ident", "uuid": "ident", "session": "ident", "token": "ident", "key": "ident", "apikey": "ident",
     "secret": "ident", "nonce": "ident", "cookie": "ident", "serial": "ident", "thumbprint": "ident",
-}
+})
 _NOT_A_HASH = {"commit": "a source-code commit id, not a file hash",
                "tx": "a blockchain transaction id, not a file hash",
                "ident": "an identifier or key (GUID, token, serial), not a file hash"}
 _WORDS = re.compile(r"[\w&§-]+")
-# The same words of an ASCII window in one translate and split: letters lower-cased, every
+# The same words of an ASCII window in one bytes translate and split: letters lower-cased, every
 # character _WORDS does not take made a blank (the regular expression's per-character Unicode
 # class test made the context words cost about 20,000 instructions a call; cachegrind).
-_ASCII_WORDS = tuple(ch.lower() if re.fullmatch(r"[\w&-]", ch) else " " for ch in map(chr, range(128)))
-_VERSION_WORDS = frozenset({
+_WORD_BYTES = bytes(ord(ch.lower()) if re.fullmatch(r"[\w&-]", ch) else 0x20 for ch in map(chr, range(128))) \
+    + b" " * 128
+_VERSION_WORDS = _with_bytes({
     "v", "ver", "version", "versions", "build", "release", "rel", "firmware", "fw", "patch", "revision", "rev",
     "section", "sections", "chapter", "clause", "article", "§", "oid", "snmp", "versión", "versiones",
     "versão", "versões", "versao", "versione", "sección", "seção", "secção", "paragraph", "tag"})
 _VERSION_AFTER = frozenset({"build", "release", "version", "firmware"})
 _VERSION_RANGE = re.compile(r"([0-9]+(?:\.[0-9]+){2,})\s*(?:,|to|and|or|through|-|y|e|et|a|até|hasta)\s*\Z",
                             re.IGNORECASE)
-_DOMAIN_WORDS = frozenset({
+_DOMAIN_WORDS = _with_bytes({
     "c2", "c&c", "domain", "domains", "hostname", "hostnames", "host", "hosts", "resolves", "resolved",
     "resolving", "dns", "beacon", "beacons", "beaconing", "callback", "phishing", "landing", "contacts",
     "contact", "connects", "connect", "registered", "lookalike", "typosquat", "typosquatting", "server",
@@ -272,8 +283,17 @@ class _Scan:
     def before(self, start: int) -> str:
         return self.text[max(0, start - _WINDOW):start]
 
-    def words_before(self, start: int, count: int) -> list[str]:
-        return _words(self.text[max(0, start - 40):start])[-count:]
+    def words(self, start: int, width: int) -> list[str] | list[bytes]:
+        """The lower-cased words in the ``width`` characters before ``start``, as _WORDS finds them;
+        bytes when the window holds no "?" (so no character outside ASCII either)."""
+        lo = max(0, start - width)
+        window = self.ascii[lo:start]
+        if b"?" in window:
+            return _WORDS.findall(self.text[lo:start].lower())
+        return window.translate(_WORD_BYTES).split()
+
+    def words_before(self, start: int, count: int) -> list[str] | list[bytes]:
+        return self.words(start, 40)[-count:]
 
     def version_word_after(self, end: int) -> bool:
         after = _WORDS.match(self.text, end + 1) if end + 1 < len(self.text) else None
@@ -288,7 +308,7 @@ class _Scan:
         return chained is not None and start - len(before) + chained.end(1) == self.last_version_end
 
     def hex_context(self, start: int) -> str | None:
-        words = _words(self.before(start))
+        words = self.words(start, _WINDOW)
         for word in reversed(words):
             if word in _HEX_KEYWORDS:
                 return _HEX_KEYWORDS[word]
@@ -730,13 +750,6 @@ def _ipv4_verdict(value: str, keep_reserved: bool) -> tuple[float, str] | str:
     if ipaddress.IPv4Address(packed).is_private:
         return 0.5, "private address: only meaningful inside the affected network"
     return 0.9, "public IPv4 address"
-
-
-def _words(window: str) -> list[str]:
-    """The lower-cased words of a window of text, as _WORDS finds them."""
-    if window.isascii():
-        return window.translate(_ASCII_WORDS).split()
-    return _WORDS.findall(window.lower())
 
 
 def _word_at(text: str, i: int) -> bool:
