@@ -50,6 +50,10 @@ _URL = re.compile(rf"(?=[hHfFstuwlri]){_SCHEME}(?:://|\[://\]|\[:\]//){_URL_CHAR
 _DOTTED = re.compile(
     rf"(?<![\w.@/\\%-])(?P<host>{_LABEL}(?:{_D}{_LABEL})++)"
     rf"(?P<port>:[0-9]{{1,5}}(?![\w.]))?(?P<path>/{_URL_CHARS}*+)?")
+# The same pattern for a token in ASCII: its "\w" is a table test instead of a Unicode category
+# lookup. The token holds no blank but space and tab (it ends at any "\s"), and the look-behind
+# sees the blank before it, so "\s" (which lacks \x1c-\x1f here) and "\w" judge alike.
+_DOTTED_ASCII = re.compile(_DOTTED.pattern, re.ASCII)
 _AT = re.compile(r"@|[ \t]?[\[\(\{](?:[aA][tT]|@)[\]\)\}][ \t]?")
 _AT_MARKER = re.compile(r"[\[\(\{](?:[aA][tT]|@)[\]\)\}]")
 _LOCAL = re.compile(r"(?:[\w.+'-]|\[\.\]){1,64}\Z")
@@ -376,7 +380,7 @@ class _Scan:
             self.emails(left, right)
         if piece.count(":") >= 2:
             self.ipv6(left, right)
-        self.dotted(left, right)
+        self.dotted(left, right, _DOTTED_ASCII if piece.isascii() else _DOTTED)
 
     def url(self, start: int, end: int, raw: str, *, assumed_scheme: bool) -> bool:
         live = refang(raw) if _DEFANG_HINT.search(raw) else raw
@@ -453,10 +457,10 @@ class _Scan:
             else:
                 self.add("ipv6-addr", value, *m.span(), *verdict)
 
-    def dotted(self, left: int, right: int) -> None:
+    def dotted(self, left: int, right: int, pattern: re.Pattern[str]) -> None:
         text = self.text
         claimed = self.claimed
-        for m in _DOTTED.finditer(text, left, right):
+        for m in pattern.finditer(text, left, right):
             start, end = m.span()
             if claimed.find(1, start, end) >= 0:  # self.free, inlined: once per candidate
                 continue
@@ -467,7 +471,7 @@ class _Scan:
                 host = host.rstrip(".")
             defanged = host != host_raw
             path = m["path"]
-            numeric = _looks_numeric(host)
+            numeric = host.replace(".", "").isdigit()  # dotted digits: an IPv4 address or range
             if path is not None and not (numeric and _CIDR_PATH.fullmatch(path)):
                 raw = _trim_url(text[start:end])
                 if self.url(start, start + len(raw), raw, assumed_scheme=True):
@@ -764,10 +768,6 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(host)
     except ValueError:
         return None
-
-
-def _looks_numeric(host: str) -> bool:
-    return host.replace(".", "").isdigit()
 
 
 def _trim_url(raw: str) -> str:
