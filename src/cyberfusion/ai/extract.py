@@ -152,7 +152,7 @@ _VERSION_WORDS = _with_bytes({
     "v", "ver", "version", "versions", "build", "release", "rel", "firmware", "fw", "patch", "revision", "rev",
     "section", "sections", "chapter", "clause", "article", "§", "oid", "snmp", "versión", "versiones",
     "versão", "versões", "versao", "versione", "sección", "seção", "secção", "paragraph", "tag"})
-_VERSION_AFTER = frozenset({"build", "release", "version", "firmware"})
+_VERSION_AFTER = frozenset({"build", "release", "version", "firmware"})  # see version_word_after
 _VERSION_RANGE = re.compile(r"([0-9]+(?:\.[0-9]+){2,})\s*(?:,|to|and|or|through|-|y|e|et|a|até|hasta)\s*\Z",
                             re.IGNORECASE)
 _DOMAIN_WORDS = _with_bytes({
@@ -300,7 +300,10 @@ class _Scan:
         return self.words(start, 40)[-count:]
 
     def version_word_after(self, end: int) -> bool:
-        after = _WORDS.match(self.text, end + 1) if end + 1 < len(self.text) else None
+        # Every word of _VERSION_AFTER opens with b, r, v or f: other words are not matched.
+        if end + 1 >= len(self.text) or self.folded[end + 1] not in b"brvf":
+            return False
+        after = _WORDS.match(self.text, end + 1)
         return after is not None and after.group().lower() in _VERSION_AFTER
 
     def version_chained(self, start: int) -> bool:
