@@ -117,7 +117,7 @@ def test_address_verdicts_exactly() -> None:
 
 
 def test_masked_passes_still_run_when_lower_casing_moves_positions() -> None:
-    # "İ" lower-cases to two characters: no lower-case copy, so the CVE and ASN masks stand aside.
+    # "İ" lower-cases to two characters; the CVE and ASN scans read one byte per character ("?").
     text = "İstanbul AS13335 and CVE-2024-3400 via +44 20 7946 0958, iban GB82 WEST 1234 5698 7654 32"
     assert [(f.kind, f.value) for f in extract(text).found] == [
         ("cve", "CVE-2024-3400"), ("iban", "GB82WEST12345698765432"), ("phone", "+442079460958"),
@@ -142,3 +142,19 @@ def test_long_runs_exactly(text: str, found: list[tuple[str, int, int]], skipped
     e = extract(text, min_confidence=0.0)
     assert [(f.kind, f.start, f.end) for f in e.found] == found
     assert [(s.start, s.end, s.reason) for s in e.skipped] == skipped
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    # CVE, ASN and IBAN openings are searched in the text's bytes, "?" standing for each character
+    # outside ASCII: a blank outside ASCII still joins "CVE" to its year, another character does not.
+    ("CVE\xa02021-44228 and cve\x1c2022-0001 but CVE\xe92023-1234",
+     [("cve", "CVE-2021-44228", 0, 14), ("cve", "CVE-2022-0001", 19, 32)]),
+    ("ASN\xa01234 \u212aas 5 AS13335", [("asn", "AS13335", 15, 22)]),
+    ("x\u0130 GB82WEST12345698765432", [("iban", "GB82WEST12345698765432", 3, 25)]),
+    ("see evil.com:", [("domain-name", "evil.com", 4, 12)]),         # a colon at the end is no anchor
+    ("mail me: a@", []),                                              # "@" as the last character is one
+])
+def test_byte_scans_exactly(text: str, found: list[tuple[str, str, int, int]]) -> None:
+    e = extract(text, min_confidence=0.0)
+    assert [(f.kind, f.value, f.start, f.end) for f in e.found] == found
+    assert e.skipped == []

@@ -92,5 +92,17 @@ def test_exact_splits(host: str, expected: tuple[str, str]) -> None:
     assert observables._split_suffix(host) == expected == _reference(host)
 
 
+def test_registered_domain_of_a_canonical_name_equals_registered_domain() -> None:
+    # Every generated name, and each as normalise hands it on (domain, URL host, e-mail domain).
+    canonical = [observables.normalise("domain-name", name) for name in NAMES if "." in name
+                 and observables._hostname(name, True) is not None]
+    hosts = [observables.normalise("url", f"http://{name}/").split("/")[2] for name in NAMES[::7]]
+    mails = [observables.normalise("email-addr", f"a@{name}").split("@")[1] for name in canonical[::7]]
+    names = canonical + hosts + mails
+    assert len(names) > 20_000
+    assert [observables.registered_domain_of_name(n) for n in names] == \
+        [observables.registered_domain(n) for n in names]
+
+
 def test_trie_is_built_once() -> None:
     assert observables._suffix_trie() is observables._suffix_trie()

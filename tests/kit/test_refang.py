@@ -133,3 +133,21 @@ def _refang_without_shortcuts(text: str) -> str:
 def test_refang_shortcuts_change_nothing(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert refang(text) == _refang_without_shortcuts(text)
+
+
+# A text whose only markers are plain "[.]" is unmarked by str.replace; a stray bracket, a blank or
+# another marker sends it through the pattern. Both give what the pattern alone gives.
+@pytest.mark.parametrize(("text", "expected"), [
+    ("evil[.]com", "evil.com"),
+    ("x[.][.]y.org", "x..y.org"),
+    ("hxxp://a[.]b[.]com/x[.]php?q=1", "http://a.b.com/x.php?q=1"),
+    ("a[.]]b.com", "a.]b.com"),
+    ("[[.]evil.com", "[.evil.com"),
+    ("evil[.]com[", "evil.com["),
+    ("evil[.]com/a(b)", "evil.com/a(b)"),
+    ("evil [.] com", "evil.com"),
+    ("evil[.]com\\.net", "evil.com.net"),
+])
+def test_plain_bracket_dots_exactly(text: str, expected: str) -> None:
+    assert refang(text) == expected
+    assert refang_module._MARKERS.sub(refang_module._marker, text).replace("hxxp", "http") == expected

@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from cyberfusion.errors import InvalidInput
-from cyberfusion.kit.observables import KINDS, normalise, registered_domain
+from cyberfusion.kit.observables import KINDS, normalise, registered_domain, registered_domain_of_name
 from cyberfusion.kit.refang import refang
 
 MODEL_ID = "cfc-extract"
@@ -45,36 +45,69 @@ _D = r"(?:\.|\\\.|[ \t]?[\[\(\{][ \t]?(?:\.|[dD][oO][tT])[ \t]?[\]\)\}][ \t]?)"
 _LABEL = r"\w[\w-]*+"
 _URL_CHARS = r"[^\s<>\"'`{}|\\^]"
 _SCHEME = r"\b(?:[hH][tTxX]{2}[pP][sS]?|[fF][tTxX][pP][sS]?|sftp|tcp|udp|wss?|ssh|telnet|ldaps?|smb|rtsp|ircs?)"
-_URL = re.compile(rf"{_SCHEME}(?:://|\[://\]|\[:\]//){_URL_CHARS}++")
+# The look-ahead holds the first letters of the schemes: other positions fail on one class test.
+_URL = re.compile(rf"(?=[hHfFstuwlri]){_SCHEME}(?:://|\[://\]|\[:\]//){_URL_CHARS}++")
 _DOTTED = re.compile(
     rf"(?<![\w.@/\\%-])(?P<host>{_LABEL}(?:{_D}{_LABEL})++)"
     rf"(?P<port>:[0-9]{{1,5}}(?![\w.]))?(?P<path>/{_URL_CHARS}*+)?")
+# The same pattern for a token in ASCII: its "\w" is a table test instead of a Unicode category
+# lookup. The token holds no blank but space and tab (it ends at any "\s"), and the look-behind
+# sees the blank before it, so "\s" (which lacks \x1c-\x1f here) and "\w" judge alike.
+_DOTTED_ASCII = re.compile(_DOTTED.pattern, re.ASCII)
 _AT = re.compile(r"@|[ \t]?[\[\(\{](?:[aA][tT]|@)[\]\)\}][ \t]?")
 _AT_MARKER = re.compile(r"[\[\(\{](?:[aA][tT]|@)[\]\)\}]")
 _LOCAL = re.compile(r"(?:[\w.+'-]|\[\.\]){1,64}\Z")
 _MAIL_DOMAIN = re.compile(rf"{_LABEL}(?:{_D}{_LABEL})++|\[[0-9.]{{7,15}}\]")
 _IPV6 = re.compile(
     r"(?<![\w:.-])(?:[0-9A-Fa-f]{0,4}+:){2,7}+(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f]{1,4}+)?(?![\w:])")
-# Only anchors that can start or join an indicator: a dot before a word character, an opening
-# bracket of a defang marker, a backslash, "@", and a colon before "/", ":" or a hex digit. The
-# character class comes first so the engine skips ahead by it; the look-arounds then judge it.
-_ANCHOR = re.compile(r"[.\[({\\@:](?:(?<=\.)(?=[0-9A-Za-z_])|(?<=[\[({])(?=[.dD@aA:/])|(?<=[\\@])"
-                     r"|(?<=:)(?=[/:0-9A-Fa-f]))")
 # refang() is the identity on a piece without any of these (markers, hxxp/fxp, spaced " dot ").
 _DEFANG_HINT = re.compile(r"[\[({\\xX \t]")
 _TOKEN_END = re.compile(r"\S*")
 _BARE_MARKER = re.compile(r"[\[\(\{](?:\.|[dD][oO][tT]|[aA][tT]|@)[\]\)\}]")
-# Group 1 is each maximal run of 25 or more ASCII letters and digits (or empty at the end): one
-# match steps over every other character and short run inside the engine, instead of one
-# attempt per position (4.1 -> 3.2 M instructions per benchmark pass, cachegrind). Runs longer
-# than 140 are not candidates.
-_LONG = re.compile(r"(?:[^0-9A-Za-z]++|[0-9A-Za-z]{1,24}+(?![0-9A-Za-z]))*+([0-9A-Za-z]{25,}+|\Z)")
+# Whole-text scans for shapes made of ASCII classes run on one byte per character: the text
+# encoded to ASCII with "?" for every other character (so positions are kept), then mapped by a
+# 256-byte table so that what a scan looks for becomes a fixed needle that bytes.find skips to
+# in C. The regular expressions stepped through every character (the anchor and long-run scans
+# were 2.0 and 3.1 M instructions per benchmark pass, 11 % of all; cachegrind); a map costs one
+# C pass.
+def _byte_map(classes: dict[int, str], default: int) -> bytes:
+    """A bytes.translate table: every character of ``classes[value]`` maps to ``value``, every
+    other byte to ``default``."""
+    table = bytearray([default] * 256)
+    for value, members in classes.items():
+        for ch in members:
+            table[ord(ch)] = value
+    return bytes(table)
+
+
+_DIGITS = "0123456789"
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALNUM = _DIGITS + _UPPER + _UPPER.lower()
+# Only anchors that can start or join an indicator: a dot before a word character, an opening
+# bracket of a defang marker before ".", "d", "@", "a", ":" or "/", a backslash, "@" (the last
+# character of a text too), and a colon before "/", ":" or a hex digit. Found by a byte search
+# for the anchor characters ("!" below), then judged by the two bytes there.
+_ANCHOR_PAIRS = frozenset(
+    [bytes([ord(c), f]) for c in "." for f in (_ALNUM + "_").encode()]
+    + [bytes([ord(c), f]) for c in "[({" for f in b".dD@aA:/"]
+    + [bytes([ord(c), f]) for c in "\\@" for f in range(256)] + [b"\\", b"@"]
+    + [bytes([ord(c), f]) for c in ":" for f in ("/:" + _DIGITS + "abcdefABCDEF").encode()])
+# Anchor characters to "!"; tokens are delimited on the left by a space, newline or tab (" ").
+_MARKS = _byte_map({ord("!"): ".[({\\@:", 0x20: " \n\t"}, default=ord("x"))
+# Runs of 25 or more ASCII letters and digits are the long-token candidates; longer than 140
+# are not candidates.
+_RUN_MAP = _byte_map({ord("a"): _ALNUM}, default=0x20)
+_RUN = b"a" * 25
 _LONGEST = 140
-# CVE and ASN are found in the lower-cased text, where a literal prefix lets the engine search fast.
-_CVE = re.compile(r"[cC][vV][eE][-\s][0-9]{4}-[0-9]{4,7}")
-_CVE_LOWER = re.compile(r"cve[-\s][0-9]{4}-[0-9]{4,7}")
-_ASN = re.compile(r"[aA][sS][nN]? ?([0-9]{1,10})")
-_ASN_LOWER = re.compile(r"asn? ?([0-9]{1,10})")
+# An IBAN opens with two capitals and two digits.
+_IBAN_MAP = _byte_map({ord("A"): _UPPER, ord("0"): _DIGITS}, default=0x20)
+_IBAN_OPENING = b"AA00"
+# CVE and ASN run on the lower-cased bytes, where a literal prefix lets the engine search fast.
+# No character outside ASCII lower-cases to c, v, e, a, s or n (only U+212A does to ASCII: k),
+# so these match where the case-insensitive patterns match the text. The bytes "\s" lacks
+# \x1c-\x1f, and a "?" may stand for a blank outside ASCII: the text decides (see cves).
+_CVE = re.compile(rb"cve[-\s\x1c-\x1f?][0-9]{4}-[0-9]{4,7}")
+_ASN = re.compile(rb"asn? ?([0-9]{1,10})")
 _PHONE_START = re.compile(r"\+[0-9]")
 _PHONE = re.compile(r"\+[0-9]{1,3}[0-9 ().-]{5,20}[0-9]")
 _IBAN_START = re.compile(r"[A-Z][A-Z][0-9][0-9] ?[A-Z0-9]{4}")
@@ -86,8 +119,18 @@ _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 # --- context -------------------------------------------------------------------------------
 
 _WINDOW = 80
+
+
+def _with_bytes(words: Any) -> Any:
+    """The keywords as str and, for those in ASCII, as bytes too: the context words of a window
+    without characters outside ASCII are read from the text's bytes (see _Scan.words)."""
+    if isinstance(words, dict):
+        return {**words, **{k.encode(): v for k, v in words.items() if k.isascii()}}
+    return frozenset(words) | {w.encode() for w in words if w.isascii()}
+
+
 # Keyword -> what a hex string right after it is; the nearest keyword before the string wins.
-_HEX_KEYWORDS = {
+_HEX_KEYWORDS = _with_bytes({
     "wallet": "wallet", "ethereum": "wallet", "eth": "wallet", "ether": "wallet", "metamask": "wallet",
     "erc20": "wallet", "erc-20": "wallet", "usdt": "wallet",
     "sha1": "sha1", "sha-1": "sha1", "md5": "md5", "imphash": "md5", "sha256": "sha256", "sha-256": "sha256",
@@ -95,19 +138,24 @@ _HEX_KEYWORDS = {
     "commit": "commit", "git": "commit", "txid": "tx", "tx": "tx", "transaction": "tx",
     "guid": "ident", "uuid": "ident", "session": "ident", "token": "ident", "key": "ident", "apikey": "ident",
     "secret": "ident", "nonce": "ident", "cookie": "ident", "serial": "ident", "thumbprint": "ident",
-}
+})
 _NOT_A_HASH = {"commit": "a source-code commit id, not a file hash",
                "tx": "a blockchain transaction id, not a file hash",
                "ident": "an identifier or key (GUID, token, serial), not a file hash"}
 _WORDS = re.compile(r"[\w&§-]+")
-_VERSION_WORDS = frozenset({
+# The same words of an ASCII window in one bytes translate and split: letters lower-cased, every
+# character _WORDS does not take made a blank (the regular expression's per-character Unicode
+# class test made the context words cost about 20,000 instructions a call; cachegrind).
+_WORD_BYTES = bytes(ord(ch.lower()) if re.fullmatch(r"[\w&-]", ch) else 0x20 for ch in map(chr, range(128))) \
+    + b" " * 128
+_VERSION_WORDS = _with_bytes({
     "v", "ver", "version", "versions", "build", "release", "rel", "firmware", "fw", "patch", "revision", "rev",
     "section", "sections", "chapter", "clause", "article", "§", "oid", "snmp", "versión", "versiones",
     "versão", "versões", "versao", "versione", "sección", "seção", "secção", "paragraph", "tag"})
-_VERSION_AFTER = frozenset({"build", "release", "version", "firmware"})
+_VERSION_AFTER = frozenset({"build", "release", "version", "firmware"})  # see version_word_after
 _VERSION_RANGE = re.compile(r"([0-9]+(?:\.[0-9]+){2,})\s*(?:,|to|and|or|through|-|y|e|et|a|até|hasta)\s*\Z",
                             re.IGNORECASE)
-_DOMAIN_WORDS = frozenset({
+_DOMAIN_WORDS = _with_bytes({
     "c2", "c&c", "domain", "domains", "hostname", "hostnames", "host", "hosts", "resolves", "resolved",
     "resolving", "dns", "beacon", "beacons", "beaconing", "callback", "phishing", "landing", "contacts",
     "contact", "connects", "connect", "registered", "lookalike", "typosquat", "typosquatting", "server",
@@ -147,6 +195,11 @@ class Found(NamedTuple):
     raw: str
     confidence: float
     reason: str
+
+
+# One per candidate: tuple.__new__ with all fields builds the named tuple without the Python-level
+# __new__ that the class call runs (3,600 -> about 1,000 instructions; cachegrind).
+_new = tuple.__new__
 
 
 class Skipped(NamedTuple):
@@ -207,9 +260,9 @@ class _Scan:
         self.claimed = bytearray(len(text))
         self.last_version_end = -1
         self.result = Extraction(text)
-        lower = text.lower()
-        # Same positions only when lower-casing kept the length (it does except for a few letters).
-        self.lower = lower if len(lower) == len(text) else None
+        # One byte per character ("?" for those outside ASCII), for the byte-mapped scans.
+        self.ascii = text.encode("ascii", "replace")
+        self.folded = self.ascii.lower()
 
     def free(self, start: int, end: int) -> bool:
         return self.claimed.find(1, start, end) < 0
@@ -219,25 +272,38 @@ class _Scan:
 
     def add(self, kind: str, value: str, start: int, end: int, confidence: float, reason: str) -> None:
         raw = self.text[start:end]
-        self.claim(start, end)
+        self.claimed[start:end] = b"\x01" * (end - start)  # self.claim, inlined: once per candidate
         if confidence < self.min_confidence:
-            self.result.skipped.append(Skipped(raw, start, end, f"below the threshold: {reason}", kind, confidence))
+            self.result.skipped.append(
+                _new(Skipped, (raw, start, end, f"below the threshold: {reason}", kind, confidence)))
         else:
-            self.result.found.append(Found(kind, value, start, end, raw, confidence, reason))
+            self.result.found.append(_new(Found, (kind, value, start, end, raw, confidence, reason)))
 
     def skip(self, start: int, end: int, reason: str, *, claim: bool = True) -> None:
         if claim:
             self.claim(start, end)
-        self.result.skipped.append(Skipped(self.text[start:end], start, end, reason))
+        self.result.skipped.append(_new(Skipped, (self.text[start:end], start, end, reason, None, None)))
 
     def before(self, start: int) -> str:
         return self.text[max(0, start - _WINDOW):start]
 
-    def words_before(self, start: int, count: int) -> list[str]:
-        return _WORDS.findall(self.text[max(0, start - 40):start].lower())[-count:]
+    def words(self, start: int, width: int) -> list[str] | list[bytes]:
+        """The lower-cased words in the ``width`` characters before ``start``, as _WORDS finds them;
+        bytes when the window holds no "?" (so no character outside ASCII either)."""
+        lo = max(0, start - width)
+        window = self.ascii[lo:start]
+        if b"?" in window:
+            return _WORDS.findall(self.text[lo:start].lower())
+        return window.translate(_WORD_BYTES).split()
+
+    def words_before(self, start: int, count: int) -> list[str] | list[bytes]:
+        return self.words(start, 40)[-count:]
 
     def version_word_after(self, end: int) -> bool:
-        after = _WORDS.match(self.text, end + 1) if end + 1 < len(self.text) else None
+        # Every word of _VERSION_AFTER opens with b, r, v or f: other words are not matched.
+        if end + 1 >= len(self.text) or self.folded[end + 1] not in b"brvf":
+            return False
+        after = _WORDS.match(self.text, end + 1)
         return after is not None and after.group().lower() in _VERSION_AFTER
 
     def version_chained(self, start: int) -> bool:
@@ -249,7 +315,7 @@ class _Scan:
         return chained is not None and start - len(before) + chained.end(1) == self.last_version_end
 
     def hex_context(self, start: int) -> str | None:
-        words = _WORDS.findall(self.before(start).lower())
+        words = self.words(start, _WINDOW)
         for word in reversed(words):
             if word in _HEX_KEYWORDS:
                 return _HEX_KEYWORDS[word]
@@ -269,24 +335,27 @@ class _Scan:
     def tokens(self) -> None:
         """Judge each whitespace-delimited token that holds an anchor character, once."""
         text = self.text
-        search = _ANCHOR.search
-        m = search(text)
-        while m is not None:
-            p = m.start()
-            lo = max(0, p - 300)
-            left = max(text.rfind(" ", lo, p), text.rfind("\n", lo, p), text.rfind("\t", lo, p)) + 1
+        ascii = self.ascii
+        marks = ascii.translate(_MARKS)
+        find = marks.find
+        p = find(b"!")
+        while p >= 0:
+            if ascii[p:p + 2] not in _ANCHOR_PAIRS:
+                p = find(b"!", p + 1)
+                continue
+            left = marks.rfind(b" ", max(0, p - 300), p) + 1
             right = _TOKEN_END.match(text, p).end()
-            left, right = self.spaced(left, right)
+            if 3 <= right - left <= 5:  # a bare marker is 3 to 5 characters ("[.]" to "[dot]")
+                left, right = self.spaced(left, right)
             self.token(left, right)
-            # The next anchor after this token: searching from its end skips the other anchors
-            # inside it in C (a token of a URL holds several).
-            m = search(text, right)
+            # The next anchor after this token: the other anchors inside it (a token of a URL
+            # holds several) are skipped by the search.
+            p = find(b"!", right)
 
     def spaced(self, left: int, right: int) -> tuple[int, int]:
         """Join "evil [.] com" and "a [at] b [.] c": a bare marker token takes its neighbours."""
         text = self.text
-        # A bare marker is 3 to 5 characters ("[.]" to "[dot]"): most tokens are judged by length.
-        if not 3 <= right - left <= 5 or not _BARE_MARKER.fullmatch(text, left, right):
+        if not _BARE_MARKER.fullmatch(text, left, right):
             return left, right
         if left >= 2 and text[left - 1] in " \t":
             lo = max(0, left - 300)
@@ -310,11 +379,11 @@ class _Scan:
                 self.url(m.start(), m.start() + len(raw), raw, assumed_scheme=False)
             if self.claimed.find(0, left, right) < 0:
                 return  # the URL took the whole token: nothing left for the other passes
-        if "@" in piece or _AT_MARKER.search(piece):
+        if "@" in piece or (("[" in piece or "(" in piece or "{" in piece) and _AT_MARKER.search(piece)):
             self.emails(left, right)
         if piece.count(":") >= 2:
             self.ipv6(left, right)
-        self.dotted(left, right)
+        self.dotted(left, right, _DOTTED_ASCII if piece.isascii() else _DOTTED)
 
     def url(self, start: int, end: int, raw: str, *, assumed_scheme: bool) -> bool:
         live = refang(raw) if _DEFANG_HINT.search(raw) else raw
@@ -333,6 +402,7 @@ class _Scan:
             self.skip(start, end, "URL on a documentation-only host (example.com, RFC 5737 ranges)")
             return True
         address = _address(host.strip("[]"))
+        # Not canonical: cut from the URL at the first "/", so it may hold "?" or "#".
         if address is None and registered_domain(host) is None:
             self.skip(start, end, "URL host is not under a public suffix")
             return True
@@ -368,7 +438,7 @@ class _Scan:
             if self.reserved_host(domain):
                 self.skip(start, end, "e-mail address on a documentation-only domain")
                 continue
-            if not domain.startswith("[") and registered_domain(domain) is None:
+            if not domain.startswith("[") and registered_domain_of_name(domain) is None:
                 continue
             self.add("email-addr", value, start, end, 0.95 if value != raw else 0.9,
                      "defanged e-mail address" if value != raw else "e-mail address")
@@ -390,11 +460,12 @@ class _Scan:
             else:
                 self.add("ipv6-addr", value, *m.span(), *verdict)
 
-    def dotted(self, left: int, right: int) -> None:
+    def dotted(self, left: int, right: int, pattern: re.Pattern[str]) -> None:
         text = self.text
-        for m in _DOTTED.finditer(text, left, right):
+        claimed = self.claimed
+        for m in pattern.finditer(text, left, right):
             start, end = m.span()
-            if not self.free(start, end):
+            if claimed.find(1, start, end) >= 0:  # self.free, inlined: once per candidate
                 continue
             host_raw = m["host"]
             host_end = m.end("host")
@@ -403,7 +474,7 @@ class _Scan:
                 host = host.rstrip(".")
             defanged = host != host_raw
             path = m["path"]
-            numeric = _looks_numeric(host)
+            numeric = host.replace(".", "").isdigit()  # dotted digits: an IPv4 address or range
             if path is not None and not (numeric and _CIDR_PATH.fullmatch(path)):
                 raw = _trim_url(text[start:end])
                 if self.url(start, start + len(raw), raw, assumed_scheme=True):
@@ -446,47 +517,57 @@ class _Scan:
             value = normalise("domain-name", host)
         except InvalidInput:
             return
-        if registered_domain(value) is None:
+        if registered_domain_of_name(value) is None:
             return
-        context = bool(_DOMAIN_WORDS.intersection(self.words_before(start, 4)))
         if self.reserved_host(value):
             self.skip(start, end, "documentation-only domain name (RFC 2606/6761)")
             return
-        if value.rsplit(".", 1)[-1] in _FILE_EXTENSIONS and not defanged and not context:
-            self.skip(start, end, f"a file name: .{last.lower()} is a file extension as well as a top-level domain")
-            return
-        if value in _WELL_KNOWN and not defanged:
-            self.add("domain-name", value, start, end, 0.4, "a widely used legitimate service")
-            return
         if defanged:
             self.add("domain-name", value, start, end, 0.95, "defanged domain name")
-        elif context:
+            return
+        context = bool(_DOMAIN_WORDS.intersection(self.words_before(start, 4)))
+        if value.rsplit(".", 1)[-1] in _FILE_EXTENSIONS and not context:
+            self.skip(start, end, f"a file name: .{last.lower()} is a file extension as well as a top-level domain")
+            return
+        if value in _WELL_KNOWN:
+            self.add("domain-name", value, start, end, 0.4, "a widely used legitimate service")
+            return
+        if context:
             self.add("domain-name", value, start, end, 0.85, "domain name with infrastructure context before it")
         else:
             self.add("domain-name", value, start, end, 0.75, "domain name under a public suffix")
 
     def long_tokens(self) -> None:
         text = self.text
-        for m in _LONG.finditer(text):
-            start, end = m.span(1)
-            if not 0 < end - start <= _LONGEST:
-                continue
-            if (start and (text[start - 1] in _WORD or text[start - 1] in "$+/=.-" or text[start - 1].isalnum())) \
-                    or (end < len(text) and (text[end] in _WORD or text[end] in "$+/=" or text[end].isalnum())):
-                continue
-            if not self.free(start, end):
-                continue
-            token = m[1]
-            if _HEXISH.fullmatch(token):
-                self.hexadecimal(start, end, token)
-            elif token.startswith("0x") and len(token) == 42:
-                self.wallet("eth", token, start, end)
-            elif token[:3].lower() in ("bc1", "tb1"):
-                self.wallet("btc", token, start, end)
-            elif len(token) <= 35 and token[0] in "13mn2":
-                self.wallet("btc", token, start, end, quiet=True)
-            elif len(token) in (95, 106) and token[0] in "48":
-                self.wallet("xmr", token, start, end)
+        runs = self.ascii.translate(_RUN_MAP)
+        find = runs.find
+        start = find(_RUN)
+        while start >= 0:
+            end = find(b" ", start)
+            if end < 0:
+                end = len(runs)
+            if end - start <= _LONGEST:
+                self.long_token(text, start, end)
+            start = find(_RUN, end)
+
+    def long_token(self, text: str, start: int, end: int) -> None:
+        """Judge one maximal run of 25 to 140 ASCII letters and digits."""
+        if (start and (text[start - 1] in _WORD or text[start - 1] in "$+/=.-" or text[start - 1].isalnum())) \
+                or (end < len(text) and (text[end] in _WORD or text[end] in "$+/=" or text[end].isalnum())):
+            return
+        if not self.free(start, end):
+            return
+        token = text[start:end]
+        if _HEXISH.fullmatch(token):
+            self.hexadecimal(start, end, token)
+        elif token.startswith("0x") and len(token) == 42:
+            self.wallet("eth", token, start, end)
+        elif token[:3].lower() in ("bc1", "tb1"):
+            self.wallet("btc", token, start, end)
+        elif len(token) <= 35 and token[0] in "13mn2":
+            self.wallet("btc", token, start, end, quiet=True)
+        elif len(token) in (95, 106) and token[0] in "48":
+            self.wallet("xmr", token, start, end)
 
     def wallet(self, kind: str, token: str, start: int, end: int, *, quiet: bool = False) -> None:
         try:
@@ -531,25 +612,27 @@ class _Scan:
 
     def cves(self) -> None:
         text = self.text
-        found = _CVE.finditer(text) if self.lower is None else _CVE_LOWER.finditer(self.lower)
-        for m in found:
+        for m in _CVE.finditer(self.folded):
             start, end = m.span()
             if _word_at(text, start - 1) or _word_at(text, end) or not self.free(start, end):
                 continue
-            self.add("cve", normalise("cve", " ".join(m.group().split())), start, end, 0.99, "CVE identifier")
+            if text[start + 3] != "-" and not text[start + 3].isspace():
+                continue  # "?" stood for a character outside ASCII that is not a blank
+            raw = text[start:end]
+            self.add("cve", normalise("cve", " ".join(raw.split())), start, end, 0.99, "CVE identifier")
 
     def asns(self) -> None:
         text = self.text
-        found = _ASN.finditer(text) if self.lower is None else _ASN_LOWER.finditer(self.lower)
-        for m in found:
+        for m in _ASN.finditer(self.folded):
             start, end = m.span()
             if _word_at(text, start - 1) or _word_at(text, end) or not self.free(start, end):
                 continue
-            prefix = text[start:m.start(1)]
+            number = m.start(1)
+            prefix = text[start:number]
             if prefix.endswith(" ") and prefix[:2] != "AS" and prefix.lower() != "asn ":
                 continue  # "as 2014" is English
             try:
-                value = normalise("asn", m[1])
+                value = normalise("asn", text[number:end])
             except InvalidInput:
                 continue
             self.add("asn", value, start, end, 0.9, "autonomous system number")
@@ -569,21 +652,31 @@ class _Scan:
 
     def ibans(self) -> None:
         text = self.text
+        openings = self.ascii.translate(_IBAN_MAP)
         done = 0
-        for s in _IBAN_START.finditer(text):
-            start = s.start()
-            if start < done or _word_at(text, start - 1):
+        start = openings.find(_IBAN_OPENING)
+        while start >= 0:
+            # The matches of _IBAN_START.finditer(text): each opens with the needle.
+            s = _IBAN_START.match(text, start)
+            if s is None:
+                start = openings.find(_IBAN_OPENING, start + 1)
                 continue
-            m = _IBAN.match(text, start)
-            if m is None or _word_at(text, m.end()) or not self.free(*m.span()):
-                continue
-            done = m.end()
-            try:
-                value = normalise("iban", m.group())
-            except InvalidInput:
-                self.iban_shorter(start, m.group())
-                continue
-            self.add("iban", value, *m.span(), 0.97, "IBAN with a valid checksum")
+            if start >= done and not _word_at(text, start - 1):
+                done = self.iban(text, start, done)
+            start = openings.find(_IBAN_OPENING, s.end())
+
+    def iban(self, text: str, start: int, done: int) -> int:
+        """Judge the IBAN that may start at ``start``; returns where the next may start."""
+        m = _IBAN.match(text, start)
+        if m is None or _word_at(text, m.end()) or not self.free(*m.span()):
+            return done
+        try:
+            value = normalise("iban", m.group())
+        except InvalidInput:
+            self.iban_shorter(start, m.group())
+            return m.end()
+        self.add("iban", value, *m.span(), 0.97, "IBAN with a valid checksum")
+        return m.end()
 
     def iban_shorter(self, start: int, raw: str) -> None:
         """A greedy IBAN match may have taken a following word; retry without trailing groups."""
@@ -680,10 +773,6 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _looks_numeric(host: str) -> bool:
-    return host.replace(".", "").isdigit()
-
-
 def _trim_url(raw: str) -> str:
     """Drop sentence punctuation and unbalanced closing brackets after a URL.
 
@@ -714,20 +803,20 @@ def extract(text: str, *, keep_reserved: bool = False,
         raise InvalidInput("must be between 0 and 1", field="min_confidence")
     scan = _Scan(text, keep_reserved, min_confidence)
     scan.tokens()
-    masks, lower = _PRE_MASKS, scan.lower
+    masks, folded = _PRE_MASKS, scan.folded
     # Each whole-text pass is skipped when the text lacks what every match of its pattern holds
-    # (checked by str methods in C): a token of 25 characters, "cve", a capital letter (an IBAN
-    # opens with two), "+", "as". Plain prose has few indicators, and these scans were most of
-    # its cost.
+    # (checked by str and bytes methods in C): a token of 25 characters, "cve", a capital letter
+    # (an IBAN opens with two), "+", "as". Plain prose has few indicators, and these scans were
+    # most of its cost.
     if not masks or len(text) >= 25:
         scan.long_tokens()
-    if not masks or lower is None or "cve" in lower:
+    if not masks or b"cve" in folded:
         scan.cves()
     if not masks or not text.islower():
         scan.ibans()
     if not masks or "+" in text:
         scan.phones()
-    if not masks or lower is None or "as" in lower:
+    if not masks or b"as" in folded:
         scan.asns()
     return scan.result
 

@@ -568,6 +568,13 @@ def registered_domain(domain: str) -> str | None:
     return (_split_suffix(host)[0] or None) if host else None
 
 
+def registered_domain_of_name(host: str) -> str | None:
+    """``registered_domain`` of a host name already in canonical form, as ``normalise`` returns the
+    host of a domain, URL or e-mail address: the same answer without canonicalising it again (a
+    memo miss and a pattern match per name, 2 % of extraction; cachegrind)."""
+    return _split_suffix(host)[0] or None
+
+
 def public_suffix(domain: str) -> str | None:
     """The public suffix ("co.uk" for "www.bbc.co.uk"), or None if it has none."""
     host = _hostname(domain.strip(), False)
@@ -821,6 +828,6 @@ def from_sco(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 __all__ = [
-    "KINDS", "normalise", "detect", "registered_domain", "public_suffix", "ip_range",
+    "KINDS", "normalise", "detect", "registered_domain", "registered_domain_of_name", "public_suffix", "ip_range",
     "from_pattern", "from_sco", "to_pattern", "to_sco_type",
 ]

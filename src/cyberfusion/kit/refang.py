@@ -15,18 +15,22 @@ from cyberfusion.kit.observables import registered_domain
 _LEADING_SPACE = r"(?<![ \t])[ \t]*"
 _TRAILING_SPACE = r"[ \t]*"
 _DOT = r"\s*(?:\.|dot)\s*"
-# One alternation, one pass over the text; the group name says what to put back.
+# One alternation, one pass over the text; the group name says what to put back. Every marker
+# opens with a blank, a bracket or a backslash: the look-ahead turns every other position away
+# with one class test instead of trying each alternative there (a 56-character defanged URL cost
+# 93,000 instructions, most of refang; cachegrind).
 _MARKERS = re.compile(
-    rf"(?P<dot>{_LEADING_SPACE}(?:\[{_DOT}\]|\({_DOT}\)|\{{{_DOT}\}}){_TRAILING_SPACE}|\\\.)"
+    rf"(?=[ \t\[({{\\])(?:(?P<dot>{_LEADING_SPACE}(?:\[{_DOT}\]|\({_DOT}\)|\{{{_DOT}\}}){_TRAILING_SPACE}|\\\.)"
     r"|(?P<sep>\[://\])"
     r"|(?P<colon>\[:\])"
     r"|(?P<slash>\[/\])"
-    rf"|(?P<at>{_LEADING_SPACE}(?:\[at\]|\(at\)|\[@\]){_TRAILING_SPACE})",
+    rf"|(?P<at>{_LEADING_SPACE}(?:\[at\]|\(at\)|\[@\]){_TRAILING_SPACE}))",
     re.IGNORECASE,
 )
 _REPLACEMENTS = {"dot": ".", "sep": "://", "colon": ":", "slash": "/", "at": "@"}
 
-_SCHEME = re.compile(r"\b(?:h(?:xx|tx|xt)p|fxp)(s?)(?=://)", re.IGNORECASE)
+# The look-ahead, as above: only "h" and "f" (either case) can open a defanged scheme.
+_SCHEME = re.compile(r"(?=[hf])\b(?:h(?:xx|tx|xt)p|fxp)(s?)(?=://)", re.IGNORECASE)
 
 _SPACED_DOT_HINT = re.compile(r"[ \t]dot[ \t]", re.IGNORECASE)
 _HOST_PART = r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?"
@@ -72,6 +76,14 @@ def _unmark(text: str) -> str:
                 default=-1)
     if first < 0:
         return text
+    # The usual defanged host or URL ("evil[.]com", "hxxp://evil[.]com/a[.]php"): no blank, and
+    # every bracket belongs to a "[.]", so each "[.]" is a whole match and nothing else can match.
+    # str.replace does it without the per-match Python call of sub (a host with two markers:
+    # 26,000 -> about 4,000 instructions; cachegrind).
+    if " " not in text and "\t" not in text and "(" not in text and "{" not in text and "\\" not in text:
+        markers = text.count("[.]")
+        if markers and text.count("[") == markers and text.count("]") == markers:
+            return text.replace("[.]", ".")
     # No match starts before the run of blanks right before the first marker character; the
     # character before that run is not a blank, so the look-behind judges the tail alike.
     start = len(text[:first].rstrip(" \t"))
