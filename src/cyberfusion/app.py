@@ -40,7 +40,8 @@ ROUTERS = [
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Background jobs in this process when configured (the SQLite default: see jobs/inprocess.py)."""
+    """Background jobs in this process when configured (the SQLite default: see jobs/inprocess.py);
+    with SQLite, the write-ahead log checkpointed off the request path (ops/checkpoint.py)."""
     settings: Settings = app.state.settings
     in_process = settings.inprocess_worker
     if in_process is None:
@@ -51,11 +52,21 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = InProcessWorker(app.state.sessionmaker)
         worker.start()
     app.state.worker = worker
+    checkpointer = None
+    url = app.state.engine.url
+    if (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+            and settings.sqlite_checkpoint_seconds > 0):
+        from cyberfusion.ops.checkpoint import WalCheckpointer
+        checkpointer = WalCheckpointer(app.state.engine, interval=settings.sqlite_checkpoint_seconds)
+        checkpointer.start()
+    app.state.checkpointer = checkpointer
     try:
         yield
     finally:
         if worker is not None:
             worker.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,

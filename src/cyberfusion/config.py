@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     analyzer_auth: dict[str, str] = Field(default_factory=dict, repr=False, description="JSON: analyzer name -> auth header value")
     analyzer_cache_hours: int = Field(default=24, ge=0, description="How long an analyzer result is reused")
     taxii_status_days: int = Field(default=7, ge=1, description="Days a TAXII POST's status resource is kept (job taxii.purge_status)")
+    sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0, description="SQLite: the server checkpoints the write-ahead log from a background thread this often, so requests do not (0: requests checkpoint as SQLite does by default)")
     inprocess_worker: bool | None = Field(default=None, description="Run background jobs in the server process (default: on with SQLite, off with PostgreSQL, where `cfc worker` runs them)")
     analyzer_budget: int = Field(default=50, ge=1, description="Default max automatic analyzer runs per contribution")
     rfi_sla_immediate_hours: int = Field(default=4, ge=1, description="RFI service level: immediate")

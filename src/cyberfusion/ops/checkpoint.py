@@ -1,0 +1,71 @@
+"""SQLite: checkpoint the write-ahead log in the background, off the request path.
+
+SQLite copies the log back into the database file ("checkpoint") when a commit finds the log
+past ``wal_autocheckpoint`` pages (1,000 by default), in the thread of that commit: copying and
+syncing the file took 3-4 ms on this machine. A one-value lookup writes about 14 pages (its row,
+its audit entry and their indexes), so one lookup in ~70 paid for it — about the 99th
+percentile of lookup latency (benchmarks/lookup.py). The server therefore raises the threshold
+of its request connections to a safety net and checkpoints from a thread of its own every
+``interval`` seconds (PASSIVE: it never waits for readers or writers, and sqlite3 releases the
+GIL while it copies). Other processes (the CLI, ``cfc worker``) keep SQLite's default.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger("cyberfusion.db")
+
+# Request connections still checkpoint themselves past this many pages (40 MiB): only if the
+# thread below stopped or fell far behind.
+REQUEST_AUTOCHECKPOINT_PAGES = 10_000
+
+
+class WalCheckpointer:
+    def __init__(self, engine: Engine, *, interval: float) -> None:
+        if engine.dialect.name != "sqlite":
+            raise ValueError("only SQLite has a write-ahead log to checkpoint")
+        self.engine, self.interval = engine, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _raise_threshold(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # Once per pooled connection (the pragma is per connection), on its first checkout here.
+        if not record.info.get("cfc_wal_threshold"):
+            dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={REQUEST_AUTOCHECKPOINT_PAGES}")
+            record.info["cfc_wal_threshold"] = True
+
+    def start(self) -> None:
+        event.listen(self.engine, "checkout", self._raise_threshold)
+        self._thread = threading.Thread(target=self._run, name="cfc-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        event.remove(self.engine, "checkout", self._raise_threshold)
+        self.checkpoint()
+
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """(busy, frames in the log, frames checkpointed) of one PASSIVE checkpoint; None on error
+        (logged: the next round, or a request connection past its threshold, catches up)."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").first()
+            return (int(row[0]), int(row[1]), int(row[2])) if row else None
+        except Exception as exc:  # noqa: BLE001 - a background chore must not die of one failure
+            log.warning("WAL checkpoint failed: %s", exc)
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.checkpoint()
+
+
+__all__ = ["WalCheckpointer", "REQUEST_AUTOCHECKPOINT_PAGES"]

@@ -1,0 +1,70 @@
+"""SQLite: the server checkpoints the write-ahead log from a thread of its own, not in requests."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from cyberfusion.app import create_app
+from cyberfusion.config import get_settings
+from cyberfusion.ops.checkpoint import REQUEST_AUTOCHECKPOINT_PAGES, WalCheckpointer
+
+
+@pytest.fixture
+def sqlite_engine(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no write-ahead log of the database file to checkpoint")
+    return engine
+
+
+def _threshold(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+
+
+def _write(engine, n: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS ckpt_probe (x TEXT)"))
+        conn.execute(text("INSERT INTO ckpt_probe VALUES (:x)"), [{"x": "y" * 2000} for _ in range(n)])
+
+
+def test_the_server_checkpoints_in_the_background_and_requests_do_not(sqlite_engine, world):
+    settings = get_settings().model_copy(update={"sqlite_checkpoint_seconds": 0.05})
+    app = create_app(settings, engine=sqlite_engine)
+    assert _threshold(sqlite_engine) == 1000  # SQLite's default outside the server
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        checkpointer = app.state.checkpointer
+        rounds: list[tuple[int, int, int] | None] = []
+        original = checkpointer.checkpoint
+        checkpointer.checkpoint = lambda: rounds.append(original()) or rounds[-1]  # what the thread did
+        assert _threshold(sqlite_engine) == REQUEST_AUTOCHECKPOINT_PAGES
+        _write(sqlite_engine, 200)  # ~100 pages into the log
+        deadline = time.monotonic() + 10
+        while not any(r and r[1] >= 100 and r[2] == r[1] for r in rounds) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(r and r[0] == 0 and r[1] >= 100 and r[2] == r[1] for r in rounds), rounds
+    # After shutdown new connections are SQLite's again.
+    sqlite_engine.dispose()
+    assert _threshold(sqlite_engine) == 1000
+
+
+def test_one_checkpoint_reports_the_frames_it_copied(sqlite_engine):
+    checkpointer = WalCheckpointer(sqlite_engine, interval=60)
+    _write(sqlite_engine, 50)
+    busy, frames, done = checkpointer.checkpoint()
+    assert busy == 0 and frames > 0 and done == frames
+
+
+def test_no_checkpointer_when_disabled_or_not_sqlite(engine, world):
+    settings = get_settings().model_copy(update={"sqlite_checkpoint_seconds": 0})
+    app = create_app(settings, engine=engine)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert app.state.checkpointer is None
+    if engine.dialect.name != "sqlite":
+        with pytest.raises(ValueError, match="only SQLite"):
+            WalCheckpointer(engine, interval=1)
