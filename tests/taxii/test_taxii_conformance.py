@@ -414,6 +414,14 @@ def test_fast_marking_equals_the_export_marking():
          "name": '"object_marking_refs":["marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"]'},
         {"type": "indicator", "id": "indicator--4b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
          "object_marking_refs": [tlp_white, "marking-definition--not-a-uuid"]},
+        # an empty list; a ']' inside a listed string; a list seen before (cached), then nested first
+        {"type": "indicator", "id": "indicator--5b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70", "object_marking_refs": []},
+        {"type": "indicator", "id": "indicator--6b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
+         "object_marking_refs": [tlp_white, "x]y"]},
+        {"type": "indicator", "id": "indicator--7b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70", "object_marking_refs": [tlp_white]},
+        {"type": "indicator", "id": "indicator--8b5a1e6e-8f1d-4c8e-9d3a-2b3c4d5e6f70",
+         "extensions": {"x": {"object_marking_refs": [tlp_white]}}, "object_marking_refs": [tlp_white],
+         "x_nested": {"object_marking_refs": [tlp_white]}},
     ]
     assert len(objects) > 150
     for n, handling in enumerate(handlings):
@@ -424,5 +432,8 @@ def test_fast_marking_equals_the_export_marking():
         mark.by_handling[n] = (handling, tail, ',"object_marking_refs":[' + tail + "]}")
         rows = [(0, None, obj["id"], n, json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
                 for obj in objects]
-        for obj, text in zip(objects, mark.page(rows), strict=True):
+        for obj, row, text in zip(objects, rows, mark.page(rows), strict=True):
             assert json.loads(text) == marked(obj, handling)[0], obj["id"]
+            # byte for byte what parsing the stored text and marking it gives
+            assert text == json.dumps(marked(json.loads(row[4]), handling)[0], ensure_ascii=False,
+                                      separators=(",", ":")), obj["id"]

@@ -68,17 +68,22 @@ def require_purpose(viewer: Viewer, purpose: str) -> None:
 
 def _readable_handling(viewer: Viewer, purpose: str, disseminate: bool) -> ColumnElement[bool]:
     h = Handling
-    org = f"%,{viewer.org_id},%"
-    tlp_ok = or_(and_(h.tlp < AMBER_STRICT, or_(h.recipients == "", h.recipients.like(org))),
+    # contains() is LIKE '%' || :value || '%': the same test as LIKE :pattern, but SQLite re-prepares
+    # a statement at every execution when a LIKE pattern is a bare bound parameter (it may enable
+    # the LIKE optimisation); on the policy-filtered TAXII page query that was 0.12 ms per execution
+    # (2026-11-27).
+    org = f",{viewer.org_id},"
+    country = f",{viewer.org_country},"
+    tlp_ok = or_(and_(h.tlp < AMBER_STRICT, or_(h.recipients == "", h.recipients.contains(org))),
                  and_(h.tlp == AMBER_STRICT,
-                      or_(h.recipients.like(org), true() if viewer.org_kind == "host_centre" else false())),
-                 and_(h.tlp == RED, h.recipients.like(org)))
+                      or_(h.recipients.contains(org), true() if viewer.org_kind == "host_centre" else false())),
+                 and_(h.tlp == RED, h.recipients.contains(org)))
     conds = [
         h.purposes.op("&")(purpose_bit(purpose)) != 0,
         h.tlp <= viewer.tlp_ceiling,
         tlp_ok,
-        or_(h.allowed_countries == "", h.allowed_countries.like(f"%,{viewer.org_country},%")),
-        ~h.denied_countries.like(f"%,{viewer.org_country},%"),
+        or_(h.allowed_countries == "", h.allowed_countries.contains(country)),
+        ~h.denied_countries.contains(country),
         or_(h.allowed_kinds == 0, h.allowed_kinds.op("&")(kind_bit(viewer.org_kind)) != 0),
     ]
     if viewer.org_kind not in LAW_ENFORCEMENT_KINDS:

@@ -249,11 +249,15 @@ def page(session: Session, *, viewer: Viewer, purpose: str, m: Membership, q: Qu
     return rows
 
 
+# Built once: building the select cost more than running it (a page's handling: 224 -> 100 us).
+_HANDLINGS = select(Handling).where(Handling.id.in_(bindparam("ids", expanding=True)))
+
+
 def handling_rows(session: Session, ids: Sequence[int]) -> dict[int, Handling]:
     ids = sorted(set(ids))
     if not ids:
         return {}
-    return {h.id: h for h in session.scalars(select(Handling).where(Handling.id.in_(ids)))}
+    return {h.id: h for h in session.scalars(_HANDLINGS, {"ids": ids})}
 
 
 def own_versions(session: Session, *, org_id: int, stix_id: str,

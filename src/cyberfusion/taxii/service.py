@@ -193,7 +193,8 @@ class _Marker:
     """
 
     _KEY = '"object_marking_refs":['
-    _REFS = re.compile(r'"object_marking_refs":\[((?:"marking-definition--[0-9a-f-]{36}",?)*)\]')
+    # A list of plain marking ids (what the in-place rewrite handles); anything else is parsed.
+    _PLAIN = re.compile(r'(?:"marking-definition--[0-9a-f-]{36}"(?:,"marking-definition--[0-9a-f-]{36}")*)?')
     _TLP_QUOTED = frozenset(f'"{k}"' for k in MARKING_TO_TLP)
     _SKIP = tuple(f"{t}--" for t in _SKIP_MARKING)
 
@@ -211,7 +212,10 @@ class _Marker:
             tail = f'"{TLP2_MARKING_IDS[h["tlp"]]}","{statement_marking(h)["id"]}"'
             self.by_handling[hid] = (h, tail, f',{self._KEY}{tail}]}}')
 
-    def _replaced(self, handling_id: int, refs: str) -> str:
+    def _replaced(self, handling_id: int, refs: str) -> str | None:
+        """The refs replacing a plain list of marking ids; None when the list is not plain."""
+        if self._PLAIN.fullmatch(refs) is None:
+            return None
         kept = [r for r in refs.split(",") if r and r not in self._TLP_QUOTED]
         kept.append(self.by_handling[handling_id][1])
         out = self.refs[handling_id, refs] = ",".join(kept)
@@ -220,27 +224,32 @@ class _Marker:
     def page(self, rows: Sequence[Any]) -> list[str]:
         """The marked JSON text of each (pk, date_added, stix_id, handling_id, data) row."""
         self._load({r[3] for r in rows})
-        # Locals and the cached replacement: this loop runs once per served object (1,000 stored
-        # indicators: about 4.6 -> 3.5 ms of CPU, 2026-11-27).
-        by_handling, refs_cache, search, key, skip = self.by_handling, self.refs, self._REFS.search, self._KEY, self._SKIP
+        # str.find, and the rewritten list from a cache, instead of a regex search per object: this
+        # loop runs once per served object (1,000 stored indicators: 1.20 -> 0.88 ms, best of 30,
+        # 2026-11-27; a json.loads/dumps per object cost several times more).
+        by_handling, refs_cache, key, skip = self.by_handling, self.refs, self._KEY, self._SKIP
+        key_len = len(key)
         find = str.find
         out = []
         append = out.append
-        for r in rows:
-            data, stix_id, hid = r[4], r[2], r[3]
+        for _pk, _added, stix_id, hid, data in rows:
             if stix_id.startswith(skip):
                 append(data)
                 continue
-            m = search(data)
-            if m is not None and find(data, "{", 1, m.start()) == -1 and find(data, key, m.end()) == -1:
-                refs = m.group(1)
-                new = refs_cache.get((hid, refs)) or self._replaced(hid, refs)
-                append(data[:m.start(1)] + new + data[m.end(1):])
-            elif key not in data:
+            at = find(data, key)
+            if at == -1:
                 append(data[:-1] + by_handling[hid][2])
-            else:
-                obj, _statement = marked(json.loads(data), by_handling[hid][0])
-                append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+                continue
+            start = at + key_len
+            end = find(data, "]", start)  # plain marking ids hold no ']'; a list that does is not plain
+            refs = data[start:end]
+            if find(data, "{", 1, at) == -1 and find(data, key, end) == -1:  # the top-level key, only once
+                new = refs_cache.get((hid, refs)) or self._replaced(hid, refs)
+                if new is not None:
+                    append(data[:start] + new + data[end:])
+                    continue
+            obj, _statement = marked(json.loads(data), by_handling[hid][0])
+            append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
         return out
 
 
