@@ -433,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         server, base = start_server(server_url(world), work / "data", args.workers)
         cursors: deque[str] = deque()
 
+        _common.settle_client_heap()
         load_before = os.getloadavg()
         server_cpu0 = process_tree_cpu(server.pid)
         client_cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -133,6 +133,7 @@ def run_http(db_url: str, data_dir: Path, token: str, values: list[str], request
                 if time.monotonic() > deadline:
                     raise RuntimeError("the server did not start")
                 time.sleep(0.2)
+            _common.settle_client_heap()
             out: dict[str, list[float]] = {"lookup": [], "healthz": [], "hit": [], "no_hit": []}
             for i in range(50):  # warm-up: imports, caches, connection pool
                 client.post("/api/v1/lookup", json={"purpose": "investigation", "values": [values[i]]})

@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         med_coll = "collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/"
 
         page_all(s_ours, ours_url + coll, args.limit)  # warm caches and connections once
+        _common.settle_client_heap()
         # CPU time of each side: wall-clock on a shared two-core machine says little, and the client's
         # own decoding (json.loads of every page) competes with the server for the same cores.
         srv0, cli0 = cpu_seconds(ours.pid), time.process_time()
