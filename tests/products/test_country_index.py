@@ -146,3 +146,37 @@ def test_cli_without_as_acts_as_the_operator(data, tmp_path):
     r = CliRunner().invoke(app, ["report", "reindex", "--format", "json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout) == {"contributions": 0, "linked": 0}
+
+
+def test_the_job_works_in_bounded_steps_and_a_report_run_finishes_what_it_started(imported, monkeypatch):
+    """Each run of the job locates a bounded step and queues the rest, so no transaction holds
+    SQLite's write lock for a whole large contribution; a report run part way through carries on
+    from where the job got to (nothing located twice), and the job's rest then does nothing."""
+    from cyberfusion.jobs.models import Job
+    from cyberfusion.jobs.service import run_batch, work
+
+    monkeypatch.setattr(country_index, "JOB_STEP", 3)
+    assert run_batch(imported.factory, worker="t", kinds=["reports.index"]) == 1
+    with imported.factory() as s:
+        first = s.scalars(select(Job.result).where(Job.kind == "reports.index", Job.status == "done")).one()
+        waiting = s.scalars(select(Job.payload).where(Job.kind == "reports.index", Job.status == "queued")).all()
+        progress = country_index.in_progress(s)
+    assert 0 < len(_indexed(imported)) < len(INDEXED)  # about 3 observables located, the rest queued
+    # queued: the rest of the contribution it stopped in (or, had it stopped between two, the next)
+    assert [p.get("contribution") for p in waiting] == (first["contributions"][-1:] if progress else [None])
+    assert list(progress) in ([], first["contributions"][-1:])
+    with transaction(imported.factory) as s:
+        country_index.ensure_indexed(s)  # a report run now: resumes, no duplicate key
+    assert _indexed(imported) == INDEXED
+    runs = work(imported.factory, once=True, idle_sleep=0, kinds=["reports.index"])
+    assert runs >= 1 and _indexed(imported) == INDEXED
+    with imported.factory() as s:
+        assert s.scalars(select(Job.status).where(Job.kind == "reports.index", Job.status != "done")).all() == []
+
+
+def test_the_job_in_steps_reaches_the_same_index(imported, monkeypatch):
+    from cyberfusion.jobs.service import work
+
+    monkeypatch.setattr(country_index, "JOB_STEP", 2)
+    assert work(imported.factory, once=True, idle_sleep=0, kinds=["reports.index"]) > 3
+    assert _indexed(imported) == INDEXED

@@ -79,10 +79,13 @@ def purge_taxii_statuses(session: Session, payload: dict[str, Any]) -> dict[str,
 
 @handler("reports.index")
 def index_countries(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
-    """Locate the observables of contributions not yet in the country index (queued by imports)."""
+    """Locate the observables of contributions not yet in the country index (queued by imports),
+    a bounded step per run: the rest is queued as the next run."""
     from cyberfusion.products import country_index
 
-    return {"linked": country_index.ensure_indexed(session)}
+    after = payload.get("after", 0)
+    return country_index.index_step(session, contribution_id=payload.get("contribution"),
+                                    after_pk=after if isinstance(after, int) else 0)
 
 
 @handler("collectors.run")

@@ -69,6 +69,11 @@ def queued_of_kind(session: Session, kind: str) -> Job | None:
                            .limit(1)).first()
 
 
+def payloads_of_kind(session: Session, kind: str, *, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [dict(p or {}) for p in session.scalars(select(Job.payload).where(Job.kind == kind,
+                                                                           Job.status.in_(statuses)))]
+
+
 def counts(session: Session) -> dict[str, int]:
     return {s: n for s, n in session.execute(select(Job.status, func.count()).group_by(Job.status))}
 

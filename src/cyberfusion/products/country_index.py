@@ -24,18 +24,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cyberfusion.intel.models import Contribution, Observable
+from cyberfusion.jobs import repository as job_repository
 from cyberfusion.products import geo, repository
 from cyberfusion.sharing.viewer import Viewer
 
 PAGE = 20_000
 
 
-def _index_contribution(session: Session, contribution_id: str, after_pk: int) -> int:
-    """Locate the contribution's observables after ``after_pk``; returns how many were linked."""
+def _index_contribution(session: Session, contribution_id: str, after_pk: int,
+                        limit: int | None = None) -> tuple[int, int, bool, int]:
+    """Locate the contribution's observables after ``after_pk``, stopping after the page that
+    reaches ``limit`` rows read; returns (observables linked, last pk read, complete, rows read).
+    Complete, its state row says so; not complete, only the caller knows how far it got."""
     linked = 0
     after = after_pk
+    read = 0
+    page = PAGE if limit is None else max(1, min(PAGE, limit))
     while rows := repository.observables_to_locate(session, contribution_id=contribution_id, after_pk=after,
-                                                   kinds=geo.LOCATABLE_KINDS, limit=PAGE):
+                                                   kinds=geo.LOCATABLE_KINDS, limit=page):
         batch: list[dict[str, Any]] = []
         last = None
         for r in rows:
@@ -51,10 +57,15 @@ def _index_contribution(session: Session, contribution_id: str, after_pk: int) -
                               "confidence": r.confidence, "labels": r.labels or None, "name": r.name})
         repository.insert_countries(session, batch)
         linked += len(batch)
+        read += len(rows)
+        # A page ending inside one observable's versions loses only older versions (the newest
+        # comes first and was taken): resuming after its pk is right.
         after = rows[-1].pk
+        if limit is not None and read >= limit and len(rows) == page:
+            return linked, after, False, read
     top = session.scalar(select(func.max(Observable.pk)).where(Observable.contribution_id == contribution_id))
     repository.set_indexed(session, contribution_id=contribution_id, max_pk=int(top or 0))
-    return linked
+    return linked, after, True, read
 
 
 JOB_KIND = "reports.index"
@@ -74,12 +85,57 @@ def after_import(session: Session, *, contribution: Contribution, viewer: Viewer
 
 def index_contribution(session: Session, contribution_id: str) -> int:
     """Index one contribution now (tests, tools); returns how many observables were linked."""
-    return _index_contribution(session, contribution_id, 0)
+    return _index_contribution(session, contribution_id, 0)[0]
+
+
+# What one run of the job locates at most. The job's transaction holds SQLite's one write lock
+# from its first insert to its commit; locating a whole large contribution in one transaction
+# (1M observables: minutes) made every write of the API wait out its busy timeout and fail with
+# 503 (benchmarks/load.py, 2026-11-27). A run now stops after a step and queues the rest; a
+# step's lock is held for its inserts only (the rows are read and located before them).
+JOB_STEP = 5_000
+
+
+def in_progress(session: Session) -> dict[str, int]:
+    """Contributions a queued or running job is part way through: contribution -> pk reached."""
+    return {str(p["contribution"]): int(p.get("after", 0))
+            for p in job_repository.payloads_of_kind(session, JOB_KIND, statuses=("queued", "running"))
+            if p.get("contribution")}
+
+
+def index_step(session: Session, *, contribution_id: str | None = None, after_pk: int = 0,
+               limit: int | None = None) -> dict[str, Any]:
+    """One run of the ``reports.index`` job: about ``limit`` observables — the rest of the
+    contribution the payload names, then contributions never indexed that no other job is part
+    way through — and queue what is left (the rest of a contribution, or the next ones)."""
+    from cyberfusion.jobs.service import enqueue
+
+    limit = JOB_STEP if limit is None else limit
+    if contribution_id is not None and repository.index_state(session, contribution_id) is not None:
+        contribution_id = None  # completed meanwhile (a report run back-fills too)
+    busy = in_progress(session)
+    todo = [(contribution_id, after_pk)] if contribution_id is not None else []
+    todo += [(cid, 0) for cid, _after in repository.contributions_to_index(session, full=False)
+             if cid != contribution_id and cid not in busy]
+    linked, budget, visited = 0, limit, []
+    for i, (cid, after) in enumerate(todo):
+        n, reached, done, read = _index_contribution(session, cid, after, limit=budget)
+        linked, budget = linked + n, budget - read
+        visited.append(cid)
+        if not done:
+            enqueue(session, kind=JOB_KIND, payload={"contribution": cid, "after": reached})
+            break
+        if budget <= 0 and i + 1 < len(todo):
+            enqueue(session, kind=JOB_KIND, unique=True)
+            break
+    return {"contributions": visited, "linked": linked}
 
 
 def ensure_indexed(session: Session) -> int:
-    """Back-fill contributions never indexed (data imported before the index existed)."""
-    return sum(_index_contribution(session, cid, after) for cid, after in
+    """Back-fill contributions never indexed (data imported before the index existed, or whose
+    job has not finished): from where a job got to, so nothing is located twice."""
+    busy = in_progress(session)
+    return sum(_index_contribution(session, cid, busy.get(cid, after))[0] for cid, after in
                repository.contributions_to_index(session, full=False))
 
 
@@ -88,6 +144,7 @@ def reindex(session: Session, *, full: bool = False) -> dict[str, int]:
     geolocation data changed). Returns contributions visited and observables linked."""
     if full:
         repository.clear_country_index(session)
+    busy = {} if full else in_progress(session)
     todo = repository.contributions_to_index(session, full=True)
-    linked = sum(_index_contribution(session, cid, after) for cid, after in todo)
+    linked = sum(_index_contribution(session, cid, max(after, busy.get(cid, 0)))[0] for cid, after in todo)
     return {"contributions": len(todo), "linked": linked}

@@ -146,6 +146,10 @@ def contributions_to_index(session: Session, *, full: bool) -> list[tuple[str, i
     return [(cid, int(top)) for cid, top in session.execute(q)]
 
 
+def index_state(session: Session, contribution_id: str) -> CountryIndexState | None:
+    return session.get(CountryIndexState, contribution_id)
+
+
 def set_indexed(session: Session, *, contribution_id: str, max_pk: int) -> None:
     row = session.get(CountryIndexState, contribution_id)
     if row is None:
