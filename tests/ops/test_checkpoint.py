@@ -68,3 +68,20 @@ def test_no_checkpointer_when_disabled_or_not_sqlite(engine, world):
     if engine.dialect.name != "sqlite":
         with pytest.raises(ValueError, match="only SQLite"):
             WalCheckpointer(engine, interval=1)
+
+
+def test_the_planner_statistics_are_refreshed_at_start(sqlite_engine, world):
+    with sqlite_engine.connect() as conn:  # a fresh store has none
+        assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar() == 0
+    settings = get_settings().model_copy(update={"sqlite_checkpoint_seconds": 0.05})
+    app = create_app(settings, engine=sqlite_engine)
+    with TestClient(app):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with sqlite_engine.connect() as conn:
+                has = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar()
+                stats = conn.execute(text("SELECT count(*) FROM sqlite_stat1")).scalar() if has else 0
+            if stats:
+                break
+            time.sleep(0.05)
+    assert stats > 0  # one row per analysed index

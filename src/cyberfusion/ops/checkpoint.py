@@ -8,12 +8,19 @@ percentile of lookup latency (benchmarks/lookup.py). The server therefore raises
 of its request connections to a safety net and checkpoints from a thread of its own every
 ``interval`` seconds (PASSIVE: it never waits for readers or writers, and sqlite3 releases the
 GIL while it copies). Other processes (the CLI, ``cfc worker``) keep SQLite's default.
+
+The same thread refreshes the query planner's statistics (``ANALYZE`` sampling at most 1,000 rows
+per index, ~10 ms at 200k objects) at start and every ``analyze_every`` seconds. Without them
+SQLite guessed that "contribution in (readable contributions)" was the narrowest index of a
+search and walked every readable observable instead of the one value asked: 35-45 ms per
+search at 200k objects, growing with the store; 2-3 ms with them (2026-11-27).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import event
@@ -24,13 +31,15 @@ log = logging.getLogger("cyberfusion.db")
 # Request connections still checkpoint themselves past this many pages (40 MiB): only if the
 # thread below stopped or fell far behind.
 REQUEST_AUTOCHECKPOINT_PAGES = 10_000
+# Rows ANALYZE samples per index: enough for the planner to tell a selective index from a wide one.
+ANALYSIS_LIMIT = 1000
 
 
 class WalCheckpointer:
-    def __init__(self, engine: Engine, *, interval: float) -> None:
+    def __init__(self, engine: Engine, *, interval: float, analyze_every: float = 600.0) -> None:
         if engine.dialect.name != "sqlite":
             raise ValueError("only SQLite has a write-ahead log to checkpoint")
-        self.engine, self.interval = engine, interval
+        self.engine, self.interval, self.analyze_every = engine, interval, analyze_every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -63,9 +72,26 @@ class WalCheckpointer:
             log.warning("WAL checkpoint failed: %s", exc)
             return None
 
+    def analyze(self) -> bool:
+        """Refresh the planner's statistics (sampled); False on error (logged)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+            return True
+        except Exception as exc:  # noqa: BLE001 - stale statistics are slower, never wrong
+            log.warning("ANALYZE failed: %s", exc)
+            return False
+
     def _run(self) -> None:
+        self.analyze()
+        analyzed = time.monotonic()
         while not self._stop.wait(self.interval):
             self.checkpoint()
+            if time.monotonic() - analyzed >= self.analyze_every:
+                self.analyze()
+                analyzed = time.monotonic()
 
 
 __all__ = ["WalCheckpointer", "REQUEST_AUTOCHECKPOINT_PAGES"]
