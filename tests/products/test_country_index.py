@@ -180,3 +180,17 @@ def test_the_job_in_steps_reaches_the_same_index(imported, monkeypatch):
     monkeypatch.setattr(country_index, "JOB_STEP", 2)
     assert work(imported.factory, once=True, idle_sleep=0, kinds=["reports.index"]) > 3
     assert _indexed(imported) == INDEXED
+
+
+def test_the_rest_of_a_deleted_contribution_is_dropped(imported, monkeypatch):
+    """Retention may delete a contribution part way through its indexing: the queued rest ends quietly."""
+    from cyberfusion.jobs.models import Job
+    from cyberfusion.jobs.service import enqueue, work
+
+    with transaction(imported.factory) as s:
+        s.execute(delete(Job).where(Job.kind == "reports.index"))
+        enqueue(s, kind="reports.index", payload={"contribution": "no-such-contribution", "after": 5})
+    assert work(imported.factory, once=True, idle_sleep=0, kinds=["reports.index"]) >= 1
+    with imported.factory() as s:
+        assert s.scalars(select(Job.status).where(Job.kind == "reports.index")).all() == ["done"]
+    assert _indexed(imported) == INDEXED  # the run went on to the contributions never indexed

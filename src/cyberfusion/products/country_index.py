@@ -111,8 +111,9 @@ def index_step(session: Session, *, contribution_id: str | None = None, after_pk
     from cyberfusion.jobs.service import enqueue
 
     limit = JOB_STEP if limit is None else limit
-    if contribution_id is not None and repository.index_state(session, contribution_id) is not None:
-        contribution_id = None  # completed meanwhile (a report run back-fills too)
+    if contribution_id is not None and (repository.index_state(session, contribution_id) is not None
+                                        or not repository.contribution_exists(session, contribution_id)):
+        contribution_id = None  # completed meanwhile (a report run back-fills too), or deleted (retention)
     busy = in_progress(session)
     todo = [(contribution_id, after_pk)] if contribution_id is not None else []
     todo += [(cid, 0) for cid, _after in repository.contributions_to_index(session, full=False)

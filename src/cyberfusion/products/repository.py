@@ -150,6 +150,10 @@ def index_state(session: Session, contribution_id: str) -> CountryIndexState | N
     return session.get(CountryIndexState, contribution_id)
 
 
+def contribution_exists(session: Session, contribution_id: str) -> bool:
+    return session.scalar(select(Contribution.id).where(Contribution.id == contribution_id)) is not None
+
+
 def set_indexed(session: Session, *, contribution_id: str, max_pk: int) -> None:
     row = session.get(CountryIndexState, contribution_id)
     if row is None:
