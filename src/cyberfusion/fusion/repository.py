@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -20,8 +20,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.visitors import replacement_traverse
 
 from cyberfusion.db import for_update
 from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
@@ -223,29 +221,11 @@ def table_counts(session: Session) -> dict[str, int]:
 
 # --- matching for lookups (grouped, with the asker's readable flag) --------------------------
 
-# Stands for "now" while a policy condition is built once, then becomes a named parameter.
-_NOW = datetime(1970, 1, 2, tzinfo=UTC)
-
-
-def _now_as_parameter(clause: Any) -> Any:
-    def swap(element: Any) -> Any:
-        if isinstance(element, BindParameter) and element.value is _NOW:
-            return bindparam("policy_now", type_=element.type)
-        return None
-    return replacement_traverse(clause, {}, swap)
-
-
-@lru_cache(maxsize=1024)
 def _readable_clause(viewer: Viewer, purpose: str, table: str) -> Any:
-    """``readable`` built once per viewer, purpose and table, "now" left as the parameter
-    ``policy_now``: building the policy condition costs more than a lookup's own query. (A
-    Viewer is immutable: a changed agreement or secondment makes a new one.)"""
+    """``readable`` on a table by name. policy.readable_by keeps the condition per viewer, purpose
+    and table, with "now" a parameter taken when each statement runs."""
     t = StixObject if table == "stix_objects" else TABLES[table]
-    return _now_as_parameter(readable(viewer, purpose, t, now=_NOW))
-
-
-def _now_param() -> dict[str, datetime]:
-    return {"policy_now": datetime.now(UTC)}
+    return readable(viewer, purpose, t)
 
 
 @lru_cache(maxsize=512)
@@ -276,7 +256,7 @@ def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
     dialect = _dialect(session)
     shape = _shape(values)
     q = _match_statement(viewer, purpose, table, dialect, shape)
-    return [tuple(r) for r in session.execute(q, _values_param(values, dialect, shape) | _now_param())]
+    return [tuple(r) for r in session.execute(q, _values_param(values, dialect, shape))]
 
 
 def _shape(values: Sequence[str]) -> str:
@@ -340,7 +320,7 @@ def readable_objects_for(session: Session, *, viewer: Viewer, purpose: str, tabl
         return []
     dialect, shape = _dialect(session), _shape(values)
     q = _objects_statement(viewer, purpose, table, dialect, shape, handling_ids is not None, own_org_id is not None)
-    params = _values_param(values, dialect, shape) | _now_param() | {"row_limit": limit}
+    params = _values_param(values, dialect, shape) | {"row_limit": limit}
     if handling_ids is not None:
         params["handling_ids"] = sorted(set(handling_ids))
         if own_org_id is not None:
@@ -399,7 +379,7 @@ def sighting_counts(session: Session, *, viewer: Viewer, purpose: str, stix_ids:
     out: dict[str, int] = {}
     q = _sightings_statement(viewer, purpose)
     for chunk in _chunks(ids, 500):
-        out.update({ref: n for ref, n in session.execute(q, {"refs": list(chunk)} | _now_param())})
+        out.update({ref: n for ref, n in session.execute(q, {"refs": list(chunk)})})
     return out
 
 

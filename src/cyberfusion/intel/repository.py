@@ -40,18 +40,19 @@ _NEWER = aliased(StixObject, name="newer")
 
 def _latest_only(viewer: Viewer, purpose: str, **kw: Any) -> Any:
     """No newer version of the same object is readable by this viewer."""
-    if not kw:
-        return _latest_only_now(viewer, purpose)
-    return ~exists().where(_NEWER.stix_id == StixObject.stix_id, _NEWER.modified > StixObject.modified,
-                           objects_readable(viewer, purpose, _NEWER, **kw))
+    return _latest_only_now(viewer, purpose) if not kw else _no_newer(objects_readable(viewer, purpose, _NEWER, **kw))
 
 
 @lru_cache(maxsize=1024)
 def _latest_only_now(viewer: Viewer, purpose: str) -> Any:
     """``_latest_only`` at the time each statement runs, built once per viewer and purpose (see
     policy.readable_by)."""
+    return _no_newer(objects_readable(viewer, purpose, _NEWER))
+
+
+def _no_newer(newer_readable: Any) -> Any:
     return ~exists().where(_NEWER.stix_id == StixObject.stix_id, _NEWER.modified > StixObject.modified,
-                           objects_readable(viewer, purpose, _NEWER))
+                           newer_readable)
 
 
 # --- writes ------------------------------------------------------------------------------------
