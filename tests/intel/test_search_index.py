@@ -217,7 +217,7 @@ def _index_objects(engine):
         if engine.dialect.name == "sqlite":
             return sorted(r[0] for r in conn.execute(text(
                 "SELECT name FROM sqlite_master WHERE name = 'stix_objects_search' OR "
-                "(type = 'trigger' AND tbl_name = 'stix_objects')")))
+                "(type = 'trigger' AND tbl_name = 'stix_objects' AND name LIKE 'stix_objects_search%')")))
         return sorted(r[0] for r in conn.execute(text(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'stix_objects' AND indexname LIKE '%trgm%' "
             "UNION ALL SELECT extname FROM pg_extension WHERE extname = 'pg_trgm'")))

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from cyberfusion.ai.models import AiEmbedding, AiResource, AiSuggestion, AiUseCase
 from cyberfusion.intel.models import StixObject
-from cyberfusion.intel.repository import objects_readable
+from cyberfusion.intel.repository import latest_only, objects_readable
 from cyberfusion.sharing import policy
 from cyberfusion.sharing.markings import purpose_bit
 from cyberfusion.sharing.models import Handling
@@ -25,17 +25,11 @@ def _permits_ai(handling_col: Any) -> Any:
     return handling_col.in_(select(Handling.id).where(Handling.purposes.op("&")(purpose_bit(AI_PURPOSE)) != 0))
 
 
-def _latest(viewer: Viewer, purpose: str) -> Any:
-    newer = aliased(StixObject)
-    return ~exists().where(newer.stix_id == StixObject.stix_id, newer.modified > StixObject.modified,
-                           objects_readable(viewer, purpose, newer))
-
-
 def ai_inputs(session: Session, *, viewer: Viewer, types: Sequence[str], stix_ids: Sequence[str] = (),
               limit: int = 1000) -> list[StixObject]:
     """Latest object versions the viewer may hand to a model."""
     q = select(StixObject).where(StixObject.type.in_(list(types)), objects_readable(viewer, AI_PURPOSE),
-                                 _permits_ai(StixObject.handling_id), _latest(viewer, AI_PURPOSE))
+                                 _permits_ai(StixObject.handling_id), latest_only(viewer, AI_PURPOSE))
     if stix_ids:
         q = q.where(StixObject.stix_id.in_(list(stix_ids)))
     return list(session.scalars(q.order_by(StixObject.date_added, StixObject.pk).limit(limit)))
@@ -62,7 +56,7 @@ def readable_embeddings(session: Session, *, viewer: Viewer, purpose: str, model
          .where(AiEmbedding.model_version == model_version,
                 policy.readable_by(viewer, purpose, contribution_col=AiEmbedding.contribution_id,
                                    handling_col=AiEmbedding.handling_id, org_col=AiEmbedding.organisation_id),
-                _permits_ai(AiEmbedding.handling_id), _latest(viewer, purpose)))
+                _permits_ai(AiEmbedding.handling_id), latest_only(viewer, purpose)))
     if exclude_stix_id:
         q = q.where(AiEmbedding.stix_id != exclude_stix_id)
     return [(e, o) for e, o in session.execute(q)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cyberfusion.db import Base, UTCDateTime
@@ -67,6 +67,10 @@ class StixObject(Base):
     organisation_id: Mapped[int] = mapped_column(Integer)
     handling_id: Mapped[int] = mapped_column(ForeignKey("handling.id"))
     date_added: Mapped[datetime] = mapped_column(UTCDateTime)
+    # False while this is the only row of its stix_id: kept by the database (migration 0002),
+    # never written by the application. Readers choosing a version skip the per-row seek for
+    # "another row of the same id" when it is false (see intel.repository._no_newer).
+    has_siblings: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Observable(Base):

@@ -38,21 +38,25 @@ def observables_readable(viewer: Viewer, purpose: str, **kw: Any) -> Any:
 _NEWER = aliased(StixObject, name="newer")
 
 
-def _latest_only(viewer: Viewer, purpose: str, **kw: Any) -> Any:
-    """No newer version of the same object is readable by this viewer."""
+def latest_only(viewer: Viewer, purpose: str, **kw: Any) -> Any:
+    """No newer version of the same object is readable by this viewer (every "latest versions" read:
+    intel, web, AI; TAXII chooses among first/last/all itself)."""
     return _latest_only_now(viewer, purpose) if not kw else _no_newer(objects_readable(viewer, purpose, _NEWER, **kw))
 
 
 @lru_cache(maxsize=1024)
 def _latest_only_now(viewer: Viewer, purpose: str) -> Any:
-    """``_latest_only`` at the time each statement runs, built once per viewer and purpose (see
+    """``latest_only`` at the time each statement runs, built once per viewer and purpose (see
     policy.readable_by)."""
     return _no_newer(objects_readable(viewer, purpose, _NEWER))
 
 
 def _no_newer(newer_readable: Any) -> Any:
-    return ~exists().where(_NEWER.stix_id == StixObject.stix_id, _NEWER.modified > StixObject.modified,
-                           newer_readable)
+    # A row alone of its id (has_siblings false, migration 0002) has no newer version: the seek
+    # into the other rows of the id is skipped for it.
+    return or_(StixObject.has_siblings == false(),
+               ~exists().where(_NEWER.stix_id == StixObject.stix_id, _NEWER.modified > StixObject.modified,
+                               newer_readable))
 
 
 # --- writes ------------------------------------------------------------------------------------
@@ -247,7 +251,7 @@ def search_objects(session: Session, *, viewer: Viewer, purpose: str, text: str 
                    source_kinds: Sequence[str] = (), after: tuple[datetime, int] | None = None,
                    limit: int = 50) -> list[StixObject]:
     """Latest readable versions matching the query, newest first, keyset-paged on (date_added, pk)."""
-    q = select(StixObject).where(objects_readable(viewer, purpose), _latest_only(viewer, purpose))
+    q = select(StixObject).where(objects_readable(viewer, purpose), latest_only(viewer, purpose))
     match = text_or_values_match(session, viewer=viewer, purpose=purpose, text=text, values=values)
     if match is not None:
         q = q.where(match)
@@ -276,7 +280,7 @@ def relationships_of(session: Session, *, viewer: Viewer, purpose: str, stix_id:
                      limit: int = 500) -> list[StixObject]:
     return list(session.scalars(select(StixObject).where(
         or_(StixObject.source_ref == stix_id, StixObject.target_ref == stix_id),
-        objects_readable(viewer, purpose), _latest_only(viewer, purpose))
+        objects_readable(viewer, purpose), latest_only(viewer, purpose))
         .order_by(StixObject.type, StixObject.modified.desc()).limit(limit)))
 
 
@@ -311,7 +315,7 @@ def iter_readable_objects(session: Session, *, viewer: Viewer, purpose: str,
     last: tuple[datetime, int] | None = None
     while True:
         q = select(StixObject).where(objects_readable(viewer, purpose, disseminate=disseminate),
-                                     _latest_only(viewer, purpose, disseminate=disseminate))
+                                     latest_only(viewer, purpose, disseminate=disseminate))
         if contribution_id:
             q = q.where(StixObject.contribution_id == contribution_id)
         if types:
@@ -340,7 +344,7 @@ def readable_observables(session: Session, *, viewer: Viewer, purpose: str, kind
 
 def count_readable(session: Session, *, viewer: Viewer, purpose: str) -> int:
     return session.scalar(select(func.count()).select_from(StixObject).where(
-        objects_readable(viewer, purpose), _latest_only(viewer, purpose))) or 0
+        objects_readable(viewer, purpose), latest_only(viewer, purpose))) or 0
 
 
 def observable_stats(session: Session, *, viewer: Viewer, purpose: str) -> list[dict[str, Any]]:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, exists, func, select, tuple_, update
+from sqlalchemy import case, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from cyberfusion.intel.models import Contribution, StixObject
-from cyberfusion.intel.repository import objects_readable, text_or_values_match
+from cyberfusion.intel.repository import latest_only, objects_readable, text_or_values_match
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing.models import Handling
 from cyberfusion.sharing.viewer import Viewer
@@ -122,13 +122,6 @@ class SearchFilter:
     until: datetime | None = None
 
 
-def _latest_only(viewer: Viewer, purpose: str) -> Any:
-    """No newer version of the same object is readable by this viewer (as intel.repository does)."""
-    newer = aliased(StixObject)
-    return ~exists().where(newer.stix_id == StixObject.stix_id, newer.modified > StixObject.modified,
-                           objects_readable(viewer, purpose, newer))
-
-
 def _joined(*columns: Any) -> Any:
     return (select(*columns).select_from(StixObject)
             .join(Contribution, StixObject.contribution_id == Contribution.id)
@@ -142,7 +135,7 @@ def matching(session: Session, viewer: Viewer, purpose: str, f: SearchFilter) ->
     Built once per search and shared by the page query and the facet query (building the
     policy conditions is most of a search's cost; the text asks the trigram index once here).
     """
-    conds = [objects_readable(viewer, purpose), _latest_only(viewer, purpose)]
+    conds = [objects_readable(viewer, purpose), latest_only(viewer, purpose)]
     match = text_or_values_match(session, viewer=viewer, purpose=purpose, text=f.text, values=f.values)
     if match is not None:
         conds.append(match)
@@ -190,7 +183,7 @@ def object_labels(session: Session, *, viewer: Viewer, purpose: str, stix_ids: S
         return {}
     rows = session.execute(select(StixObject.stix_id, StixObject.type, StixObject.name)
                            .where(StixObject.stix_id.in_(list(stix_ids)), objects_readable(viewer, purpose),
-                                  _latest_only(viewer, purpose)))
+                                  latest_only(viewer, purpose)))
     return {sid: name or otype for sid, otype, name in rows}
 
 
@@ -200,7 +193,7 @@ def relationship_types(session: Session, *, viewer: Viewer, purpose: str, stix_i
         return {}
     rows = session.execute(select(StixObject.stix_id, StixObject.data).where(
         StixObject.stix_id.in_(list(stix_ids)), StixObject.type == "relationship",
-        objects_readable(viewer, purpose), _latest_only(viewer, purpose)))
+        objects_readable(viewer, purpose), latest_only(viewer, purpose)))
     out = {}
     for sid, data in rows:
         kind = json.loads(data).get("relationship_type")
