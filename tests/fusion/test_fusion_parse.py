@@ -1,9 +1,10 @@
 """The lookup's fast path for values already in canonical form gives, value for value, what the
 full parser gives (``hits._parse``): over the conformance corpus, the benchmark's generator,
-near misses of every shape, and random text."""
+near misses of every shape, and random text. The batch HMAC gives ``hmac.digest``'s bytes."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import random
 import sys
@@ -14,12 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cyberfusion.fusion.hits import _canonical, _parse, parse_value
+from cyberfusion.fusion.hits import _canonical, _parse, parse_value, value_digest, value_digests
 from cyberfusion.kit.observables import KINDS
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-FAST_KINDS = ("ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "md5", "sha1", "sha256", "sha512")
 
 
 def _same(text: object) -> None:
@@ -166,3 +166,15 @@ _hextet = st.integers(0, 0xFFFF).map(lambda i: f"{i:x}")
 ))
 def test_fast_path_equals_full_parser_on_random_shapes(text: str) -> None:
     _same(text)
+
+
+@pytest.mark.parametrize("key", [b"", b"k", bytes(range(32)), bytes(range(64)), bytes(range(65)), b"\xff" * 200])
+def test_batch_digests_are_hmac_sha256_of_each_value(key: bytes) -> None:
+    values = ["192.0.2.1", "bücher.de", "not a value", 7, None, "\udcff", "x" * 5000, ""]
+    parsed = [parse_value(v) for v in values]
+    packed = value_digests(key, parsed, values)
+    expected = b"".join(value_digest(key, p[0], p[1]) if p else value_digest(key, None, str(v))
+                        for p, v in zip(parsed, values))
+    assert packed == expected
+    assert packed[:16] == hmac.new(key, b"ipv4-addr:192.0.2.1", "sha256").digest()[:16]
+    assert value_digests(key, [], []) == b""

@@ -15,6 +15,7 @@ key derived from the settings secret), except values that hit.
 from __future__ import annotations
 
 import gc
+import hashlib
 import hmac
 import re
 import secrets
@@ -44,6 +45,7 @@ from cyberfusion.sharing.markings import PURPOSES, TLP_LEVELS
 from cyberfusion.sharing.viewer import Viewer
 
 DIGEST_BYTES = 16
+_SHA256_BLOCK = hashlib.sha256().block_size
 MAX_OBJECTS_PER_VALUE = 20
 DECISIONS = ("share", "contact", "decline")
 INBOX_ROLES = ("analyst", "contributor", "org_admin")
@@ -186,15 +188,24 @@ def value_digests(key: bytes, parsed: list[tuple[str, str] | None], values: list
     """``value_digest`` of every asked value, packed in order (its kind and canonical value, or
     "?" and the input when it is not an observable).
 
-    The key is set up once and copied per value: a one-shot ``hmac.digest`` prepares the key
-    again for every message, which made it 1.6x slower over a 100,000-value batch."""
-    base = hmac.new(key, digestmod="sha256")
+    HMAC as RFC 2104 defines it, from the two SHA-256 states keyed once and copied per value
+    (what ``hmac.HMAC`` does inside): ``hmac.digest`` keys OpenSSL again for every message and
+    ``hmac.HMAC.copy`` wraps every copy in a Python object, 0.16 s and 0.10 s of CPU for a
+    100,000-value batch against 0.065 s. The tests compare it with ``value_digest``."""
+    block = _SHA256_BLOCK
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     out = []
     append = out.append
     for p, raw in zip(parsed, values):
-        h = base.copy()
+        h = inner.copy()
         h.update((f"{p[0]}:{p[1]}" if p is not None else f"?:{raw}").encode("utf-8", "surrogatepass"))
-        append(h.digest()[:DIGEST_BYTES])
+        o = outer.copy()
+        o.update(h.digest())
+        append(o.digest()[:DIGEST_BYTES])
     return b"".join(out)
 
 
@@ -269,49 +280,57 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
     now = now or utcnow()
 
     parsed = [parse_value(v, kind) for v in values]
-    key = lookup_key(settings)
-    digests = value_digests(key, parsed, values)
-    keys = list({p for p in parsed if p is not None})
-    found = matching.find(session, viewer=viewer, purpose=purpose, keys=keys)
+    digests = value_digests(lookup_key(settings), parsed, values)
+    found = matching.find(session, viewer=viewer, purpose=purpose, keys=list({p for p in parsed if p is not None}))
     found = {k: g for k, g in found.items() if g}
 
     answers = _decide(session, viewer=viewer, purpose=purpose, found=found, settings=settings, now=now)
+    # The answers per value, in the order asked. A hit's "references" list is the answer's own
+    # list object, which _notify below fills (and sorts) in place.
+    results, counts, disclosed = _results(values, parsed, answers)
     wanted = _to_notify(viewer, answers)
     notified = len(wanted)
     lookup_id = repository.add_lookup(session, {
         "member_id": viewer.member_id, "organisation_id": viewer.org_id, "secondment_id": viewer.secondment_id,
-        "purpose": purpose, "created_at": now, "value_count": len(values),
-        "hit_count": sum(1 for p in parsed if p is not None and answers.get(p, {}).get("result") == "hit"),
+        "purpose": purpose, "created_at": now, "value_count": len(values), "hit_count": counts["hit"],
         "notified_count": notified, "digests": digests})
     _notify(session, viewer=viewer, purpose=purpose, lookup_id=lookup_id, answers=answers, wanted=wanted, now=now)
     repository.add_lookup_hits(session, [
         {"lookup_id": lookup_id, "kind": k[0], "value": k[1], "answer": a["told"],
          "references": [r["reference"] for r in a.get("references", [])]}
         for k, a in answers.items()])
+    audit.record(session, action="fusion.lookup", viewer=viewer, purpose=purpose, object_ids=sorted(disclosed),
+                 detail={"lookup_id": lookup_id, **counts, "notified": notified})
+    return LookupResult(lookup_id, purpose, results, counts)
 
-    results = []
-    counts = {"values": len(values), "hit": 0, "no_hit": 0, "invalid": 0}
+
+def _results(values: list[Any], parsed: list[tuple[str, str] | None], answers: dict[matching.Key, dict[str, Any]]
+             ) -> tuple[list[dict[str, Any]], dict[str, int], set[str]]:
+    """Per value asked: invalid, no_hit or hit (with what the answer holds); the counts; the ids
+    of the objects disclosed."""
+    results: list[dict[str, Any]] = []
+    append = results.append
+    get = answers.get
+    invalid = no_hit = 0
     disclosed: set[str] = set()
     for raw, p in zip(values, parsed):
         if p is None:
-            counts["invalid"] += 1
-            results.append({"value": raw, "result": "invalid", "reason": "not a recognised observable"})
+            invalid += 1
+            append({"value": raw, "result": "invalid", "reason": "not a recognised observable"})
             continue
-        a = answers.get(p)
+        a = get(p)
         if a is None or a["result"] == "no_hit":
-            counts["no_hit"] += 1
-            results.append({"value": raw, "kind": p[0], "normalised": p[1], "result": "no_hit"})
+            no_hit += 1
+            append({"value": raw, "kind": p[0], "normalised": p[1], "result": "no_hit"})
             continue
-        counts["hit"] += 1
         out = {"value": raw, "kind": p[0], "normalised": p[1], "result": "hit",
                "references": a["references"], "warninglists": a["warninglists"]}
         if a.get("details"):
             out["details"] = a["details"]
             disclosed.update(o["id"] for o in a["details"]["objects"])
-        results.append(out)
-    audit.record(session, action="fusion.lookup", viewer=viewer, purpose=purpose, object_ids=sorted(disclosed),
-                 detail={"lookup_id": lookup_id, **counts, "notified": notified})
-    return LookupResult(lookup_id, purpose, results, counts)
+        append(out)
+    counts = {"values": len(values), "hit": len(values) - invalid - no_hit, "no_hit": no_hit, "invalid": invalid}
+    return results, counts, disclosed
 
 
 def _known_kind(kind: str) -> None:
