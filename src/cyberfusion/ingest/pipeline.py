@@ -28,7 +28,7 @@ from cyberfusion.fusion import correlate
 from cyberfusion.ingest.limits import NUL_PROBLEM, contains_nul
 from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
-from cyberfusion.intel import repository, retention
+from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts
@@ -313,6 +313,7 @@ def _import(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: Han
     session.flush()
     correlate.after_import(session, contribution=contribution, viewer=viewer, now=now)
     country_index.after_import(session, contribution=contribution, viewer=viewer, now=now)
+    search_index.after_import(session)
     audit.record(session, action="contribution.create", viewer=viewer,
                  object_ids=[contribution.id],
                  detail={"file": file_name, "format": fmt, "digest": digest, "objects": importer.result.objects,
