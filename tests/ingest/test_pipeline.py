@@ -111,8 +111,10 @@ def test_one_bad_object_in_a_thousand_writes_nothing(world, engine, tmp_path, mo
     objects = ip_indicators(1000)
     objects[499]["confidence"] = 101
     path = bundle_file(tmp_path, objects, "thousand.json")
-    # Small batches, so that four of them are already inserted when the bad object is met.
+    # Small batches, and no parsing ahead of the writes, so that four batches are already
+    # inserted when the bad object is met.
     monkeypatch.setattr(pipeline, "BATCH", 100)
+    monkeypatch.setattr(pipeline, "PARSE_AHEAD", 0)
     inserted: list[int] = []
     real_insert = pipeline.repository.insert_objects
     monkeypatch.setattr(pipeline.repository, "insert_objects",
@@ -130,6 +132,39 @@ def test_one_bad_object_in_a_thousand_writes_nothing(world, engine, tmp_path, mo
     assert inserted == [100, 100, 100, 100]
     assert nothing_stored(engine) == NONE_STORED
     assert counts(engine)["audit_log"] == audit_before
+
+
+@pytest.mark.parametrize(("ahead", "parsed_at_lock"), [(10_000, 1000), (300, 300)])
+def test_objects_are_parsed_and_validated_before_the_lock(world, engine, tmp_path, monkeypatch,
+                                                          ahead: int, parsed_at_lock: int) -> None:
+    """Up to PARSE_AHEAD objects are read and checked before the import takes the ingest lock (the
+    SQLite write lock): a file that small holds it for its writes only, and a bad object in it is
+    refused without the lock ever being taken. A larger file streams the rest under the lock."""
+    monkeypatch.setattr(pipeline, "PARSE_AHEAD", ahead)
+    parsed: list[int] = []
+    locked_after: list[int] = []
+    real_parse, real_lock = pipeline.parse, pipeline.repository.lock_ingest
+
+    def counting_parse(*args: Any, **kw: Any) -> Any:
+        for item in real_parse(*args, **kw):
+            parsed.append(1)
+            yield item
+
+    monkeypatch.setattr(pipeline, "parse", counting_parse)
+    monkeypatch.setattr(pipeline.repository, "lock_ingest",
+                        lambda session: (locked_after.append(len(parsed)), real_lock(session))[1])
+    result = import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(1000), "good.json"))
+    assert (result.objects, locked_after, len(parsed)) == (1000, [parsed_at_lock], 1000)
+
+    objects = ip_indicators(1000, start=1000)
+    objects[250]["confidence"] = 101
+    parsed.clear()
+    locked_after.clear()
+    before = counts(engine)
+    with pytest.raises(InvalidInput, match="object 250 .*confidence 101 must be an integer from 0 to 100"):
+        import_as(world, "vendor", bundle_file(tmp_path, objects, "bad.json"))
+    assert (locked_after, len(parsed)) == ([] if ahead > 250 else [ahead], 250)
+    assert counts(engine) == before
 
 
 # ---------------------------------------------------------------- crash safety
