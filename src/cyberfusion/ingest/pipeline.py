@@ -251,7 +251,7 @@ class Importer:
                 "handling_id": hid, "date_added": now,
             })
             seen_at = valid_from or _ts(obj, "first_observed") or created or modified
-            for kind, val in observables_of(obj):
+            for kind, val in item.observables if item.observables is not None else observables_of(obj):
                 start = end = None
                 if kind in _IP_KINDS:
                     start, end = ip_range(val)
@@ -265,6 +265,15 @@ class Importer:
         self.result.objects += len(objects)
         self.result.observables += len(observables)
         self.pending.clear()
+
+
+def _with_observables(items: Iterator[ParsedItem]) -> Iterator[ParsedItem]:
+    """Each item with its observables, worked out as soon as it is parsed: the parser has just
+    validated its pattern, so the pattern's normalised values are still in kit's memo (bounded:
+    with PARSE_AHEAD objects between parsing and storing, most would have been normalised twice)."""
+    for item in items:
+        item.observables = observables_of(item.obj)
+        yield item
 
 
 def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: HandlingSpec,
@@ -326,7 +335,8 @@ def _import(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: Han
     existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest, now=now)
     if existing is not None:
         return ImportResult(existing.id, False, objects=existing.object_count)
-    items = parse(fmt, path, file_name=file_name, errors=None, mapping=mapping, default_time=now)
+    items = _with_observables(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping,
+                                    default_time=now))
     ahead = list(islice(items, PARSE_AHEAD))  # a bad object raises here: no lock taken, nothing written
     repository.lock_ingest(session)  # one import at a time until commit: exact "same file" check,
     existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest, now=now)
