@@ -459,6 +459,36 @@ def test_import_freezes_the_older_heap_only_while_it_runs(world, engine, tmp_pat
         gc.unfreeze()
 
 
+def test_import_raises_the_young_collection_threshold_only_while_it_runs(world, engine, tmp_path,
+                                                                        monkeypatch) -> None:
+    """The collector's first threshold is IMPORT_GC_THRESHOLD during the import and the caller's
+    afterwards, also when the import fails; a higher one is left alone."""
+    import gc
+
+    seen: list[tuple[int, int, int]] = []
+    real_after_import = pipeline.correlate.after_import
+
+    def after_import(session, **kw):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_threshold())
+        return real_after_import(session, **kw)
+
+    monkeypatch.setattr(pipeline.correlate, "after_import", after_import)
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(3))).objects == 3
+        assert seen == [(pipeline.IMPORT_GC_THRESHOLD, 10, 10)] and gc.get_threshold() == (700, 10, 10)
+        bad = bundle_file(tmp_path, ip_indicators(2) + [{"type": "indicator", "id": "nope"}])
+        with pytest.raises(InvalidInput):
+            import_as(world, "vendor", bad)
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(50_000, 20, 20)
+        assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(2, start=10))).objects == 2
+        assert seen[-1] == (50_000, 20, 20) and gc.get_threshold() == (50_000, 20, 20)
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_indexed_columns_of_stored_objects(world, engine, tmp_path) -> None:
     """name, search_text and the timestamps as the importer derives them (an empty name stays empty)."""
     from sqlalchemy import select
