@@ -83,6 +83,7 @@ def seed(world: _common.World, n: int, *, seed: int, block: int = 10_000) -> lis
 
     from cyberfusion.db import transaction, utcnow
     from cyberfusion.fusion import correlate
+    from cyberfusion.intel import search_index
     from cyberfusion.intel.models import Contribution, Observable, StixObject
     from cyberfusion.kit.observables import ip_range
     from cyberfusion.kit.timeutil import parse_ts
@@ -130,6 +131,9 @@ def seed(world: _common.World, n: int, *, seed: int, block: int = 10_000) -> lis
     # would locate the whole seeded store inside the timed run (steady state is what is measured).
     with transaction(world.factory) as s:
         country_index.index_contribution(s, contribution_id)
+    # Likewise the search index (SQLite: rows written here wait for the search.index job).
+    with transaction(world.factory) as s:
+        search_index.catch_up(s)
     if world.engine.dialect.name == "postgresql":
         with world.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")

@@ -46,7 +46,7 @@ PG_INDEX = "ix_stix_objects_search_trgm"  # migration 0900
 def populate(world: _common.World, n: int, seed: int) -> list[str]:
     """n indicators in one contribution of the bench partner; returns their values."""
     from cyberfusion.db import transaction, utcnow
-    from cyberfusion.intel import repository
+    from cyberfusion.intel import repository, search_index
 
     rng = random.Random(seed)
     values: list[str] = []
@@ -69,6 +69,8 @@ def populate(world: _common.World, n: int, seed: int) -> list[str]:
                 repository.insert_objects(s, batch)
                 batch.clear()
         repository.insert_objects(s, batch)
+    with transaction(world.factory) as s:  # SQLite: what the search.index job does after an import
+        search_index.catch_up(s)
     return values
 
 

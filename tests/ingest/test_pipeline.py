@@ -111,8 +111,10 @@ def test_one_bad_object_in_a_thousand_writes_nothing(world, engine, tmp_path, mo
     objects = ip_indicators(1000)
     objects[499]["confidence"] = 101
     path = bundle_file(tmp_path, objects, "thousand.json")
-    # Small batches, so that four of them are already inserted when the bad object is met.
+    # Small batches, and no parsing ahead of the writes, so that four batches are already
+    # inserted when the bad object is met.
     monkeypatch.setattr(pipeline, "BATCH", 100)
+    monkeypatch.setattr(pipeline, "PARSE_AHEAD", 0)
     inserted: list[int] = []
     real_insert = pipeline.repository.insert_objects
     monkeypatch.setattr(pipeline.repository, "insert_objects",
@@ -130,6 +132,39 @@ def test_one_bad_object_in_a_thousand_writes_nothing(world, engine, tmp_path, mo
     assert inserted == [100, 100, 100, 100]
     assert nothing_stored(engine) == NONE_STORED
     assert counts(engine)["audit_log"] == audit_before
+
+
+@pytest.mark.parametrize(("ahead", "parsed_at_lock"), [(10_000, 1000), (300, 300)])
+def test_objects_are_parsed_and_validated_before_the_lock(world, engine, tmp_path, monkeypatch,
+                                                          ahead: int, parsed_at_lock: int) -> None:
+    """Up to PARSE_AHEAD objects are read and checked before the import takes the ingest lock (the
+    SQLite write lock): a file that small holds it for its writes only, and a bad object in it is
+    refused without the lock ever being taken. A larger file streams the rest under the lock."""
+    monkeypatch.setattr(pipeline, "PARSE_AHEAD", ahead)
+    parsed: list[int] = []
+    locked_after: list[int] = []
+    real_parse, real_lock = pipeline.parse, pipeline.repository.lock_ingest
+
+    def counting_parse(*args: Any, **kw: Any) -> Any:
+        for item in real_parse(*args, **kw):
+            parsed.append(1)
+            yield item
+
+    monkeypatch.setattr(pipeline, "parse", counting_parse)
+    monkeypatch.setattr(pipeline.repository, "lock_ingest",
+                        lambda session: (locked_after.append(len(parsed)), real_lock(session))[1])
+    result = import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(1000), "good.json"))
+    assert (result.objects, locked_after, len(parsed)) == (1000, [parsed_at_lock], 1000)
+
+    objects = ip_indicators(1000, start=1000)
+    objects[250]["confidence"] = 101
+    parsed.clear()
+    locked_after.clear()
+    before = counts(engine)
+    with pytest.raises(InvalidInput, match="object 250 .*confidence 101 must be an integer from 0 to 100"):
+        import_as(world, "vendor", bundle_file(tmp_path, objects, "bad.json"))
+    assert (locked_after, len(parsed)) == ([] if ahead > 250 else [ahead], 250)
+    assert counts(engine) == before
 
 
 # ---------------------------------------------------------------- crash safety
@@ -424,6 +459,36 @@ def test_import_freezes_the_older_heap_only_while_it_runs(world, engine, tmp_pat
         gc.unfreeze()
 
 
+def test_import_raises_the_young_collection_threshold_only_while_it_runs(world, engine, tmp_path,
+                                                                        monkeypatch) -> None:
+    """The collector's first threshold is IMPORT_GC_THRESHOLD during the import and the caller's
+    afterwards, also when the import fails; a higher one is left alone."""
+    import gc
+
+    seen: list[tuple[int, int, int]] = []
+    real_after_import = pipeline.correlate.after_import
+
+    def after_import(session, **kw):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_threshold())
+        return real_after_import(session, **kw)
+
+    monkeypatch.setattr(pipeline.correlate, "after_import", after_import)
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(3))).objects == 3
+        assert seen == [(pipeline.IMPORT_GC_THRESHOLD, 10, 10)] and gc.get_threshold() == (700, 10, 10)
+        bad = bundle_file(tmp_path, ip_indicators(2) + [{"type": "indicator", "id": "nope"}])
+        with pytest.raises(InvalidInput):
+            import_as(world, "vendor", bad)
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(50_000, 20, 20)
+        assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(2, start=10))).objects == 2
+        assert seen[-1] == (50_000, 20, 20) and gc.get_threshold() == (50_000, 20, 20)
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_indexed_columns_of_stored_objects(world, engine, tmp_path) -> None:
     """name, search_text and the timestamps as the importer derives them (an empty name stays empty)."""
     from sqlalchemy import select
@@ -477,3 +542,58 @@ def test_import_widens_the_sqlite_page_cache_only_while_it_runs(world, engine, t
                         fmt="stix", spec=HandlingSpec(tlp="green"))
         assert s.execute(text("PRAGMA cache_size")).scalar_one() == -3000
     assert seen == [-repository.IMPORT_CACHE_KIB]
+
+
+# ---------------------------------------------------------------- stored form and handling, differential
+
+
+def test_each_object_gets_the_handling_its_own_markings_and_hints_give(world, engine, tmp_path) -> None:
+    """The importer works its handling out once per distinct (markings, TLP hint, distribution):
+    every stored object still has exactly the handling _object_spec gives it on its own (a MISP
+    event with every distribution level and TLP tag, and STIX objects with and without markings)."""
+    from sqlalchemy import select
+
+    from cyberfusion.ingest.misp import iter_misp
+    from cyberfusion.intel.models import StixObject
+    from cyberfusion.sharing.handling import handling_row
+    from testdata import CONFORMANCE
+
+    event = CONFORMANCE / "misp" / "events" / "synthetic-distribution-levels-sharing-group.json"
+    stix = bundle_file(tmp_path, [indicator("ipv4-addr", "203.0.113.1"),
+                                  indicator("ipv4-addr", "203.0.113.2", marking=TLP2_RED),
+                                  indicator("ipv4-addr", "203.0.113.3"),
+                                  indicator("ipv4-addr", "203.0.113.4", marking=TLP2_RED)], "mixed.json")
+    spec = HandlingSpec(tlp="green")
+    for path, fmt, items in ((event, "misp", list(iter_misp(event, file_name=event.name))),
+                             (stix, "stix", None)):
+        result = import_as(world, "vendor", path, fmt=fmt, spec=spec)
+        with transaction(world.factory) as s:
+            stored = dict(s.execute(select(StixObject.stix_id, StixObject.handling_id)
+                                    .where(StixObject.contribution_id == result.contribution_id)).all())
+            if items is None:
+                from cyberfusion.ingest.stix import iter_stix
+                items = list(iter_stix(path, file_name=path.name))
+            expected = {i.obj["id"]: handling_row(s, pipeline._object_spec(spec.validated(), i, world.orgs["vendor"])
+                                                  .validated()).id for i in items}
+        assert stored == expected
+        assert len(set(stored.values())) >= 2  # more than one handling in the file: the case in point
+
+
+def test_stored_form_is_json_dumps_sorted_compact_of_every_conformance_object() -> None:
+    """The canonical text comes from the C encoder built once: byte for byte what
+    json.dumps(sort_keys, compact separators, ensure_ascii=False) gives, over the STIX 2.1
+    corpus, the ATT&CK bundle and awkward values (floats, control and non-BMP characters)."""
+    import json
+
+    from testdata import CONFORMANCE
+
+    objects: list[Any] = [{"f": [1.5, 1e16, 1e-07, -0.0, 123456789.123], "s": "\x00\x1f\x7f\u2028\U0001f600 \"q\" \\",
+                           "n": [None, True, False, 2**53], "é": {}, "a": []}]
+    for path in sorted((CONFORMANCE / "stix21" / "valid").glob("*.json")) + [CONFORMANCE / "attack" /
+                                                                             "ics-attack-18.1.json"]:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        objects += data.get("objects", [data])
+    assert len(objects) > 1000
+    for obj in objects:
+        assert pipeline._canonical(obj) == json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                                                      ensure_ascii=False)

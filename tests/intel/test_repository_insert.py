@@ -29,7 +29,7 @@ def _object_rows(tag: str, contribution: Contribution, n: int) -> list[dict]:
             "stix_id": f"malware--00000000-0000-4000-8000-{tag}{i:011d}", "type": "malware", "spec_version": "2.1",
             "created": t, "modified": TIMES[(i + 1) % len(TIMES)], "created_by_ref": None,
             "revoked": (False, True)[i % 2], "valid_from": None if i % 2 else t, "valid_until": None,
-            "confidence": i, "labels": (None, ["a", "b"], [], ["ünï", 1, {"k": [True, None]}], [1.5])[i % 5],
+            "confidence": i, "labels": (None, ["a", "b"], [], ["ünï", 1, {"k": [True, None]}], [1.5], [True], [1])[i % 7],
             "name": f"Name {i}", "search_text": f"name {i}", "source_ref": None, "target_ref": None,
             "data": "{}", "contribution_id": contribution.id, "organisation_id": contribution.organisation_id,
             "handling_id": contribution.handling_id, "date_added": TIMES[2]})

@@ -1,6 +1,7 @@
 """Free-text search through the trigram index (migration 0900) gives exactly what the plain
-substring test gives: same rows, same order, same pages, same policy; the triggers keep the
-index right; the migration goes up and down on both backends."""
+substring test gives: same rows, same order, same pages, same policy, however far the
+search.index job has got on SQLite (migration 0901: nothing, part or all of it indexed); the
+triggers keep the index right; the migrations go up and down on both backends."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from alembic import command
 from sqlalchemy import select, text, update
 
 from cyberfusion.db import MIGRATIONS_DIR, alembic_config, transaction, upgrade, utcnow
-from cyberfusion.intel import repository, retention
+from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel import service as intel
 from cyberfusion.ingest.pipeline import import_file
 from cyberfusion.intel.models import Contribution, Observable, StixObject
@@ -58,10 +59,17 @@ def expected_names(query: str) -> list[str]:
     return hits[::-1]
 
 
-@pytest.fixture
-def texts(world, tmp_path):
+@pytest.fixture(params=["not indexed", "partly indexed", "indexed"])
+def texts(request, world, tmp_path):
+    """The objects of TEXTS, each imported on its own; on SQLite the search.index job has then
+    indexed none, the first half or all of them."""
     for name, desc in TEXTS:
         contribute(world, tmp_path, "vendor", [malware(name, desc)], HandlingSpec(tlp="clear"))
+    with transaction(world.factory) as s:
+        if request.param == "partly indexed":
+            repository.index_search_rows(s, limit=len(TEXTS) // 2)
+        elif request.param == "indexed":
+            search_index.catch_up(s)
     return world
 
 
@@ -145,9 +153,13 @@ def _candidate_names(world, query):
 
 
 def _integrity_ok(world):
+    """SQLite: the index holds exactly the rows up to its watermark. With the rows above it added
+    (rolled back afterwards) it must equal the table: FTS5's check raises when they disagree."""
     with world.factory() as s:
-        if s.get_bind().dialect.name == "sqlite":  # raises when the index and the table disagree
+        if s.get_bind().dialect.name == "sqlite":
+            search_index.catch_up(s)
             s.execute(text("INSERT INTO stix_objects_search(stix_objects_search, rank) VALUES ('integrity-check', 1)"))
+            s.rollback()
 
 
 def test_triggers_follow_insert_new_version_update_and_retention_delete(world, tmp_path):
@@ -216,21 +228,38 @@ def _index_objects(engine):
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             return sorted(r[0] for r in conn.execute(text(
-                "SELECT name FROM sqlite_master WHERE name = 'stix_objects_search' OR "
+                "SELECT name FROM sqlite_master WHERE name IN ('stix_objects_search', 'search_index_state') OR "
                 "(type = 'trigger' AND tbl_name = 'stix_objects' AND name LIKE 'stix_objects_search%')")))
         return sorted(r[0] for r in conn.execute(text(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'stix_objects' AND indexname LIKE '%trgm%' "
             "UNION ALL SELECT extname FROM pg_extension WHERE extname = 'pg_trgm'")))
 
 
+def _full_check(engine):
+    """SQLite: FTS5's own check that the index equals the table (raises when they disagree)."""
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO stix_objects_search(stix_objects_search, rank) VALUES ('integrity-check', 1)"))
+
+
 def test_migration_down_and_up_back_fills_the_index(engine, world, tmp_path):
     contribute(world, tmp_path, "vendor", [indicator("domain-name", "heron.example")], HandlingSpec(tlp="clear"))
-    full = (["stix_objects_search", "stix_objects_search_delete", "stix_objects_search_insert",
-             "stix_objects_search_update"] if engine.dialect.name == "sqlite"
+    contribute(world, tmp_path, "vendor", [indicator("domain-name", "egret.example")], HandlingSpec(tlp="clear"))
+    with transaction(world.factory) as s:  # the first import indexed by the job, the second not yet
+        assert repository.index_search_rows(s, limit=1) == ((1, False) if engine.dialect.name == "sqlite"
+                                                            else (0, True))
+    triggers = ["stix_objects_search", "stix_objects_search_delete", "stix_objects_search_insert",
+                "stix_objects_search_update"]
+    full = (sorted([*triggers, "search_index_state"]) if engine.dialect.name == "sqlite"
             else ["ix_stix_objects_search_trgm", "pg_trgm"])
     assert _index_objects(engine) == full
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0901@-1")  # back to 0900: every row indexed, by the triggers again
+        if engine.dialect.name == "sqlite":
+            assert _index_objects(engine) == triggers
+            _full_check(engine)
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0900@-1")
@@ -239,6 +268,9 @@ def test_migration_down_and_up_back_fills_the_index(engine, world, tmp_path):
         upgrade(engine)
     assert _index_objects(engine) == full
     assert _candidate_names(world, "heron.exa") == ["test heron.example"]  # stored before: back-filled
+    assert _candidate_names(world, "egret.exa") == ["test egret.example"]
+    if engine.dialect.name == "sqlite":
+        _full_check(engine)  # the upgrade set the watermark after the last row: all indexed
     _integrity_ok(world)
 
 

@@ -21,3 +21,5 @@ class ParsedItem:
     obj: dict[str, Any]
     location: str
     handling: dict[str, Any] = field(default_factory=dict)
+    # The normalised (kind, value) observables of obj, once the pipeline has worked them out.
+    observables: list[tuple[str, str]] | None = None

@@ -88,6 +88,15 @@ def index_countries(session: Session, payload: dict[str, Any]) -> dict[str, Any]
                                     after_pk=after if isinstance(after, int) else 0)
 
 
+@handler("search.index")
+def index_search_text(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """Add the rows imports left above the search index's watermark (SQLite), a bounded step per
+    run: the rest is queued as the next run."""
+    from cyberfusion.intel import search_index
+
+    return search_index.index_step(session)
+
+
 @handler("collectors.run")
 def run_collectors(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
     """Pull the due partner TAXII collections and MISP feeds (or payload "names"); queues the next run."""
