@@ -246,6 +246,13 @@ def compile_reports(session: Session, *, generator: Viewer, recipients: list[Rec
     """One report per recipient (one recipient per country), from indexed reads: the observables
     the country index links to the recipients' countries, and those of objects whose country is
     stated in the data."""
+    return list(iter_reports(session, generator=generator, recipients=recipients, period=period, k=k))
+
+
+def iter_reports(session: Session, *, generator: Viewer, recipients: list[Recipient], period: Period,
+                 k: int) -> Iterator[CompiledReport]:
+    """``compile_reports`` one report at a time, in country order: everything is read first, then each
+    report's items are built when it is asked for (the caller may set each one aside before the next)."""
     by_country = {r.country: r for r in recipients}
     readers: dict[str, tuple[Viewer, bool]] = {GENERATOR: (generator, False)}
     readers.update((r.country, (r.viewer, True)) for r in recipients)
@@ -284,9 +291,8 @@ def compile_reports(session: Session, *, generator: Viewer, recipients: list[Rec
             elif GENERATOR in row_readers and country in ctx.countries_of(r.stix_id, GENERATOR):
                 withheld[country].add((*kv, r.organisation_id))
     _add_victims(ctx, items, period)
-    # pop: each country's entries are freed as soon as its items are built
-    return [_finish(session, ctx, by_country[c], period, items.pop(c), networks[c], withheld[c], k)
-            for c in sorted(by_country)]
+    for c in sorted(by_country):  # pop: each country's entries are freed as soon as its items are built
+        yield _finish(session, ctx, by_country[c], period, items.pop(c), networks[c], withheld[c], k)
 
 
 def _basis_text(basis: str, detail: str) -> str:

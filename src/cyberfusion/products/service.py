@@ -31,7 +31,7 @@ from cyberfusion.products.country_report import (
     PURPOSE,
     CompiledReport,
     Recipient,
-    compile_reports,
+    iter_reports,
 )
 from cyberfusion.products.models import (
     MEDIA_TYPES,
@@ -162,12 +162,15 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
         return batch
     country_index.ensure_indexed(session)
     with older_objects_frozen() as set_aside:
-        compiled_reports = compile_reports(session, generator=viewer, recipients=recipients, period=span, k=k)
-        # The items (519,504 at 1M observables) live until the batch is returned: rendering, records
-        # and audit need not have the collector's full passes walk them again (nor the process's
-        # older heap: the loaded geolocation tables, SQLAlchemy). Those passes were 16% of the
-        # run's CPU at 1M (14 passes, 2.97 of 18.1 s, benchmarks/reports.py).
-        set_aside()
+        # The items (519,504 at 1M observables) live until the batch is returned: the collector's
+        # full passes need not walk them again and again while the next reports are built and
+        # rendered (nor the process's older heap: the loaded geolocation tables, SQLAlchemy). Those
+        # passes were 16% of the run's CPU at 1M (14 passes, 2.97 of 18.1 s, benchmarks/reports.py);
+        # each report is set aside as soon as it is built.
+        compiled_reports = []
+        for compiled in iter_reports(session, generator=viewer, recipients=recipients, period=span, k=k):
+            compiled_reports.append(compiled)
+            set_aside()
         _render_and_record(session, viewer=viewer, batch=batch, compiled_reports=compiled_reports, span=span,
                            all_countries=all_countries, formats=formats, send=send)
     session.flush()
