@@ -14,7 +14,6 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # what json.dumps(ensure_ascii=False) uses
@@ -241,19 +240,32 @@ _CSV_PLAIN_SEPARATORS = len(CSV_COLUMNS) - 1
 _CSV_QUOTED = re.compile(r'["\r\n]')
 
 
+class _Cells(dict[str, str]):
+    """Cell text -> guarded cell text, each distinct text guarded once (sources, linking and related
+    texts are shared by many items; a str's hash is kept, so a look-up costs less than a call)."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = guarded = _cell(text)
+        return guarded
+
+
 def csv_text(report: CompiledReport) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     titles = {role: _cell(title) for role, title in ROLES.items()}
+    cells = _Cells()
     plain, quoted, write = _CSV_PLAIN_SEPARATORS, _CSV_QUOTED.search, out.write
     for i in report.items:
-        first = _iso(i.first_seen)
-        last = first if i.last_seen is i.first_seen else _iso(i.last_seen)
+        seen = i.first_seen
+        first = "" if seen is None else seen.isoformat()
+        last = first if i.last_seen is seen else _iso(i.last_seen)
         conf = "" if i.confidence is None else i.confidence
-        value = _cell(i.value, observable=i.kind == "phone")
-        sources, related = _cell("; ".join(i.sources)), _cell("; ".join(i.related))
-        basis, network = _cell("; ".join(i.basis)), _cell(i.network)
+        value = i.value  # the formula guard of _cell, written out (one value per item)
+        if value and (value[0] in _FORMULA_START or (value[0] in "+-" and i.kind != "phone")):
+            value = "'" + value
+        sources, related = cells["; ".join(i.sources)], cells["; ".join(i.related)]
+        basis, network = cells["; ".join(i.basis)], cells[i.network]
         crime, actions = ";".join(i.crime_types), ";".join(i.actions)
         row = (f"{titles[i.role]},{i.role},{i.kind},{value},{crime},{first},{last},{i.corroboration},"
                f"{sources},{conf},{related},{actions},{basis},{network}\n")
