@@ -364,7 +364,23 @@ def _finish(session: Session, ctx: _Context, recipient: Recipient, period: Perio
     basis_of: dict[str, list[str]] = {}
     sources_of = {pair: [label] for pair, label in labels_of.items()}
     no_related: list[str] = []
+    # A single-source item without labels, name or related threats (most of a bulk feed) differs from
+    # others of its shape (kind, crime type, confidence, owner, handling, contribution, linking) only
+    # in value, time, object and network: the rest is built once per shape, and the shape counts the
+    # items per contribution (8 dict look-ups per item become one).
+    shapes: dict[tuple[Any, ...], list[Any]] = {}
     for kv, found in entries.items():
+        if type(found) is not list and not found[6] and found[7] is None and found[8] not in threats_of:
+            first, org, hid, cid, cat, conf, _labels, _name, stix_id, basis_text = found
+            skey = (kv[0], cat, conf, org, hid, cid, basis_text)
+            shape = shapes.get(skey)
+            if shape is None:
+                shape = shapes[skey] = _shape(kv[0], cat, conf, basis_text, sources_of[(org, hid)], plain_roles,
+                                              actions_memo, cats_of, basis_of)
+            shape[6] += 1
+            out.append(Item(shape[0], kv[1], shape[1], shape[2], first, first, shape[3], 1, conf, no_related,
+                            shape[4], shape[5], networks.get(kv, ""), (stix_id,)))
+            continue
         kind, value = kv
         if type(found) is not list:  # the common case, without building sets
             first, org, hid, cid, cat, conf, labels, name, stix_id, basis_text = found
@@ -404,6 +420,8 @@ def _finish(session: Session, ctx: _Context, recipient: Recipient, period: Perio
         out.append(Item("organisation" if kind == "victim" else kind, value, role, cats, first, last, sources,
                         corroboration, conf, sorted(related.values()) if related else no_related, actions, basis,
                         networks.get(kv, ""), stix_ids))
+    for (_kind, _cat, _conf, org, _hid, cid, _basis), shape in shapes.items():
+        per_contribution[(cid, org)] += shape[6]
     order = {role: i for i, role in enumerate(ROLES)}
     # By (role, -corroboration, -confidence, value): stable sorts from the last key to the first give
     # that order without a key tuple per item (tuples the garbage collector would walk).
@@ -423,6 +441,19 @@ def _finish(session: Session, ctx: _Context, recipient: Recipient, period: Perio
         withheld=kept[0]["withheld"] if kept else None,
         recommendations=_recommendations(ctx, out, all_threats, reader), tlp=TLP_LEVELS[tlp],
         sources=sources_used, geo_database=geo.database_info(), k_threshold=k)
+
+
+def _shape(kind: str, cat: str | None, conf: int | None, basis_text: str, sources: list[str],
+           plain_roles: dict[tuple[str, str | None], str], actions_memo: dict[tuple[str, bool, bool], list[str]],
+           cats_of: dict[str | None, list[str]], basis_of: dict[str, list[str]]) -> list[Any]:
+    """[kind shown, role, crime types, sources, actions, basis, items counted] of a plain single-source
+    item, from the shared lists and memos of ``_finish``."""
+    cats = cats_of.get(cat) or cats_of.setdefault(cat, [cat] if cat else [])
+    role = plain_roles.get((kind, cat)) or plain_roles.setdefault((kind, cat), role_of(kind=kind, categories=cats))
+    akey = (role, True, conf is None or conf < 50)
+    actions = actions_memo.get(akey) or actions_memo.setdefault(akey, actions_for(role, sources=1, confidence=conf))
+    basis = basis_of.get(basis_text) or basis_of.setdefault(basis_text, [basis_text])
+    return ["organisation" if kind == "victim" else kind, role, cats, sources, actions, basis, 0]
 
 
 def _recommendations(ctx: _Context, items: list[Item], threats: dict[str, str],
