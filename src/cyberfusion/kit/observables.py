@@ -773,9 +773,20 @@ def _escape(value: str) -> str:
 # normaliser's own first test. Domain name: the domain pattern admits only lower-case ASCII without
 # surrounding space or a final dot, so lower-casing, stripping and IDNA change nothing; A-labels
 # ("xn--") and over-long names take the full path (their checks are more than the pattern).
+# URL: http(s) with a host that is a canonical dotted quad or such a name (no user, no port), then
+# nothing that _URL_FORBIDDEN rejects; _url_parts gives such a URL back unchanged.
+_URL_AS_IS = re.compile(rf"https?://((?:{_OCTET}\.){{3}}{_OCTET}|(?:{_LABEL}\.)*{_TLD})(?:[/?#][^\x00-\x20\x7f]*)?\Z")
+
+
+def _url_as_is(value: str) -> bool:
+    m = _URL_AS_IS.match(value)
+    return m is not None and len(m[1]) <= 253 and "xn--" not in m[1]
+
+
 _CANONICAL_AS_IS: dict[str, Callable[[str], object]] = {
     "ipv4-addr": _IPV4_CANONICAL.match,
     "domain-name": lambda v: len(v) <= 253 and "xn--" not in v and _DOMAIN.match(v),
+    "url": _url_as_is,
 }
 
 
