@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from cyberfusion.kit.observables import to_pattern
-from cyberfusion.kit.timeutil import format_ts
+from cyberfusion.kit.timeutil import format_ts, isoformat_utc
 from cyberfusion.products.country_report import CompiledReport, Item
 from cyberfusion.products.roles import ACTIONS, ROLES
 from cyberfusion.sharing.markings import (
@@ -229,7 +229,7 @@ def _cell(text: str, *, observable: bool = False) -> str:
 
 
 def _iso(value: datetime | None) -> str:
-    return "" if value is None else value.isoformat()
+    return "" if value is None else isoformat_utc(value)
 
 
 # A row whose text has exactly its 13 separators and no quote or line break is written by
@@ -258,7 +258,7 @@ def csv_text(report: CompiledReport) -> str:
     plain, quoted, write = _CSV_PLAIN_SEPARATORS, _CSV_QUOTED.search, out.write
     for i in report.items:
         seen = i.first_seen
-        first = "" if seen is None else seen.isoformat()
+        first = "" if seen is None else isoformat_utc(seen)
         last = first if i.last_seen is seen else _iso(i.last_seen)
         conf = "" if i.confidence is None else i.confidence
         value = i.value  # the formula guard of _cell, written out (one value per item)
