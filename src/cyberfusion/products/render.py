@@ -14,7 +14,7 @@ import io
 import json
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # what json.dumps(ensure_ascii=False) uses
 from typing import Any
@@ -49,7 +49,13 @@ def environment() -> Environment:
 
 
 def _day(d: Any) -> str:
-    return d.strftime("%Y-%m-%d") if isinstance(d, datetime) else ""
+    return _day_text(d.toordinal()) if isinstance(d, datetime) else ""
+
+
+@lru_cache(maxsize=4096)
+def _day_text(ordinal: int) -> str:
+    """strftime("%Y-%m-%d") once per date: two per item row (1 us each), and a period has few dates."""
+    return date.fromordinal(ordinal).strftime("%Y-%m-%d")
 
 
 def _rows_html(items: list[Item]) -> Markup:
