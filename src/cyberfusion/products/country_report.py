@@ -264,12 +264,19 @@ def iter_reports(session: Session, *, generator: Viewer, recipients: list[Recipi
     withheld: dict[str, set[tuple[str, str, int]]] = {c: set() for c in by_country}
     basis_texts: dict[tuple[str, str], str] = {}
     cache = gate.cache
+    crime_type: dict[str, str | None] = {}
     for rows in repository.scan_located(session, start=period.start, end=period.end, countries=list(by_country)):
-        gate.resolve({(r[6], r[5], r[4]) for r in rows})
+        keys = {(r[6], r[5], r[4]) for r in rows}
+        gate.resolve(keys)
+        if new := {key[0] for key in keys} - crime_type.keys():
+            crime_type.update(repository.categories(session, new))
+            # a row whose contribution is gone is nobody's (as the join to contributions left it out)
+            cache.update((key, frozenset()) for key in keys if key[0] not in crime_type)
         # By position, in repository.LOCATED_COLUMNS order: this loop runs once per linked observable.
-        for country, basis, detail, seen, org, hid, cid, cat, conf, labels, name, stix_id, kind, value in rows:
+        for country, basis, detail, seen, org, hid, cid, conf, labels, name, stix_id, kind, value in rows:
             row_readers = cache[(cid, hid, org)]
             if country in row_readers:
+                cat = crime_type[cid]
                 bkey = (basis, detail if basis != "ip_geolocation" else "")
                 text = basis_texts.get(bkey) or basis_texts.setdefault(bkey, _basis_text(*bkey))
                 kv = (kind, value)
