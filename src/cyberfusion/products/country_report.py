@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from itertools import islice
@@ -250,9 +250,14 @@ def compile_reports(session: Session, *, generator: Viewer, recipients: list[Rec
 
 
 def iter_reports(session: Session, *, generator: Viewer, recipients: list[Recipient], period: Period,
-                 k: int) -> Iterator[CompiledReport]:
+                 k: int, set_aside: Callable[[], None] | None = None) -> Iterator[CompiledReport]:
     """``compile_reports`` one report at a time, in country order: everything is read first, then each
-    report's items are built when it is asked for (the caller may set each one aside before the next)."""
+    report's items are built when it is asked for (the caller may set each one aside before the next).
+
+    ``set_aside`` is called after each batch of rows read: what was read so far lives until its
+    country's report is built, so the caller may keep it out of the garbage collector's full passes
+    (``kit.gcutil.older_objects_frozen``); at 1M observables the 19 full passes during the read, each
+    walking every entry read so far, were 0.41 s of 9.1."""
     by_country = {r.country: r for r in recipients}
     readers: dict[str, tuple[Viewer, bool]] = {GENERATOR: (generator, False)}
     readers.update((r.country, (r.viewer, True)) for r in recipients)
@@ -285,6 +290,8 @@ def iter_reports(session: Session, *, generator: Viewer, recipients: list[Recipi
                     networks[country].setdefault(kv, detail)
             elif GENERATOR in row_readers:
                 withheld[country].add((kind, value, org))
+        if set_aside is not None:
+            set_aside()
     declared_ids = [sid for sid in set(ctx.declared) | set(ctx.objects) if not sid.startswith(CONTEXT_PREFIXES)]
     declared = _basis_text("declared", "")
     for r, row_readers in _resolved(gate, repository.scan_observables_of(

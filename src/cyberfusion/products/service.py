@@ -166,9 +166,10 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
         # full passes need not walk them again and again while the next reports are built and
         # rendered (nor the process's older heap: the loaded geolocation tables, SQLAlchemy). Those
         # passes were 16% of the run's CPU at 1M (14 passes, 2.97 of 18.1 s, benchmarks/reports.py);
-        # each report is set aside as soon as it is built.
+        # what was read, batch by batch, and each report as soon as it is built are set aside.
         compiled_reports = []
-        for compiled in iter_reports(session, generator=viewer, recipients=recipients, period=span, k=k):
+        for compiled in iter_reports(session, generator=viewer, recipients=recipients, period=span, k=k,
+                                     set_aside=set_aside):
             compiled_reports.append(compiled)
             set_aside()
         _render_and_record(session, viewer=viewer, batch=batch, compiled_reports=compiled_reports, span=span,
