@@ -80,3 +80,30 @@ def test_patterns_give_observables_or_a_pattern_problem(pattern: str) -> None:
                                 "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
                                 "valid_from": "2026-01-01T00:00:00Z"})
     assert all(p.field == "pattern" for p in problems)
+
+
+@given(st.sampled_from(["ipv4-addr", "domain-name", "url"]), _values)
+@example("url", "http://evil.example/a?b#c")
+@example("url", "http://1.2.3.4/x")
+@example("url", "http://01.2.3.4/x")
+@example("url", "http://1.2.3/x")
+@example("url", "HTTP://evil.example/")
+@example("url", "http://Evil.example/")
+@example("url", "http://evil.example:80/")
+@example("url", "http://u@evil.example/")
+@example("url", "http://xn--80ak6aa92e.com/")
+@example("url", "http://evil.example/\u00e9 x")
+@example("url", "https://" + "a." * 126 + "com/")
+@example("domain-name", "xn--80ak6aa92e.com")
+@example("domain-name", "a." * 126 + "com")
+@example("domain-name", "Evil.example")
+@example("domain-name", "evil.example.")
+@example("ipv4-addr", "01.2.3.4")
+def test_to_pattern_of_a_value_taken_as_is_is_that_of_its_normalised_form(kind: str, value: str) -> None:
+    # to_pattern skips normalising values that a cheap check proves canonical: same pattern, same errors
+    out = result_or_located(lambda: normalise(kind, value))
+    if isinstance(out, InvalidInput):
+        got = result_or_located(lambda: to_pattern(kind, value))
+        assert isinstance(got, InvalidInput) and got.problems == out.problems
+    else:
+        assert to_pattern(kind, value) == f"[{kind}:value = '{out.replace(chr(92), chr(92) * 2).replace(chr(39), chr(92) + chr(39))}']"

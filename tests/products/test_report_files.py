@@ -63,3 +63,55 @@ def test_files_are_byte_identical_to_the_pinned_ones(world, tmp_path):
         if r.country == "FR":
             assert render.csv_text(r) == FR_CSV
     assert got == DIGESTS
+
+
+_PARTS = ["a", "é", '"', "'", "\\", ",", ";", "\n", "\r", "\x00", "\t", " ", "=", "+", "-", "@", "<b>", "&", "\u2028",
+          "x" * 300, "1.2.3.4", "evil.example", "http://x.example/p?q=1,2"]
+HOSTILE_DIGESTS = {  # sha256 of the files of 3,000 hostile items, as rendered before the speed work of 2026-11-27
+    "csv": "028235a8b1f6ec353039c7e9d6daf4d5a4447cbc92e1920e27661de2711cee93",
+    "stix": "3fecce5f2155cdf68ab419b89289b356b06b3de51597a21cb9dc5902a799d556",
+    "html": "0c17d72763c9772fed5cb5743bc66644021a4a545f65b090b894d2714714be3d",
+}
+
+
+def test_files_of_hostile_items_are_byte_identical_to_the_pinned_ones():
+    # Quotes, separators, line breaks, NUL, formulas, over-long names, non-canonical values (left out
+    # of the STIX file), confidence as int, float, bool or none: every path of the fast renderers.
+    import random
+    from datetime import timedelta
+
+    from cyberfusion.products.country_report import CompiledReport, Item, Recipient
+    from cyberfusion.products.roles import ROLES
+
+    rng = random.Random(7)
+
+    def text(n=4):
+        return "".join(rng.choice(_PARTS) for _ in range(rng.randint(0, n)))
+
+    kinds = ["ipv4-addr", "domain-name", "url", "email-addr", "phone", "organisation", "iban", "btc", "sha256"]
+    items = []
+    for _ in range(3000):
+        kind = rng.choice(kinds)
+        value = rng.choice([text(), "1.2.3.4", "Evil.Example.", "evil.example", "+33123456789", "=cmd", "-x",
+                            "http://h.example/a,b"])
+        first = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(10**6),
+                                                              microseconds=rng.choice([0, 1, 999, 1000, 123456]))
+        last = first if rng.random() < 0.7 else first + timedelta(hours=1)
+        items.append(Item(kind, value, rng.choice(list(ROLES)),
+                          rng.sample(["malware", "phishing", "bec", text(2)], rng.randint(0, 2)),
+                          rng.choice([first, None]) if rng.random() < 0.1 else first,
+                          last if rng.random() > 0.05 else None,
+                          [text(2) for _ in range(rng.randint(0, 2))], rng.randint(1, 3),
+                          rng.choice([None, 0, 40, 80, 100, 80.0, True, -5]),
+                          [text(2) for _ in range(rng.randint(0, 2))],
+                          rng.sample(["takedown_request", "blocking", "further_investigation"], rng.randint(0, 2)),
+                          [text(2) for _ in range(rng.randint(0, 2))], rng.choice(["", text(2)]), ("indicator--x",)))
+    report = CompiledReport(country="FR", recipient=Recipient("FR", 1, "NCB <FR>", None),
+                            period=parse_period("2026-10"), items=items, withheld=3,
+                            recommendations=[{"kind": "x", "title": "T", "audience": "A", "text": "t"}], tlp="amber",
+                            sources=[], geo_database={"source": "geo", "date": "2024-06-18"}, k_threshold=3)
+    files = {"csv": render.csv_text(report),
+             "stix": render.stix_bundle(report, report_id="00000000-0000-4000-8000-000000000000", generated_at=AT,
+                                        centre="C", centre_identity="identity--8e2e2d2b-17d4-4cbb-93cf-3d4d3b5e3a11"),
+             "html": render.html(report, report_id="r", generated_at=AT, generated_by="g", centre="c")}
+    assert {k: hashlib.sha256(v.encode()).hexdigest() for k, v in files.items()} == HOSTILE_DIGESTS

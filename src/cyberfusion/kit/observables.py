@@ -767,9 +767,33 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
+# Checks whose match proves normalise(kind, value) == value, so a stored (canonical) value is put in
+# a pattern without normalising it again (country reports print one pattern per item, 519,504 at 1M
+# observables, nearly all distinct, so the normaliser's cache does not help). Dotted quad: the
+# normaliser's own first test. Domain name: the domain pattern admits only lower-case ASCII without
+# surrounding space or a final dot, so lower-casing, stripping and IDNA change nothing; A-labels
+# ("xn--") and over-long names take the full path (their checks are more than the pattern).
+# URL: http(s) with a host that is a canonical dotted quad or such a name (no user, no port), then
+# nothing that _URL_FORBIDDEN rejects; _url_parts gives such a URL back unchanged.
+_URL_AS_IS = re.compile(rf"https?://((?:{_OCTET}\.){{3}}{_OCTET}|(?:{_LABEL}\.)*{_TLD})(?:[/?#][^\x00-\x20\x7f]*)?\Z")
+
+
+def _url_as_is(value: str) -> bool:
+    m = _URL_AS_IS.match(value)
+    return m is not None and len(m[1]) <= 253 and "xn--" not in m[1]
+
+
+_CANONICAL_AS_IS: dict[str, Callable[[str], object]] = {
+    "ipv4-addr": _IPV4_CANONICAL.match,
+    "domain-name": lambda v: len(v) <= 253 and "xn--" not in v and _DOMAIN.match(v),
+    "url": _url_as_is,
+}
+
+
 def to_pattern(kind: str, value: str) -> str:
     """The simple STIX pattern for one observable (the inverse of from_pattern)."""
-    canonical = normalise(kind, value)
+    as_is = _CANONICAL_AS_IS.get(kind) if type(value) is str else None
+    canonical = value if as_is is not None and as_is(value) else normalise(kind, value)
     if kind == "asn":
         return f"[autonomous-system:number = {canonical[2:]}]"
     return f"[{_PATTERN_PATHS[kind]} = '{_escape(canonical)}']"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 _FRACTION = re.compile(r"\.(\d{7,})")
@@ -17,11 +17,35 @@ def parse_ts(value: str) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+# Timestamps are written from the datetime's fields: a day prefix per date and tables of two-digit
+# and millisecond texts. isoformat() on an aware datetime asks its tzinfo for the offset and
+# isoformat(timespec=...) parses a keyword: 2.2 us per call against 0.4 us here (country reports
+# write two per item, 519,504 items at 1M observables). The results are isoformat's, character for
+# character (tests/kit/test_timeutil.py compares them over the whole range of datetime).
+_TWO = tuple(f"{n:02d}" for n in range(60))
+_MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
+
+
+@lru_cache(maxsize=4096)
+def _day(ordinal: int) -> str:
+    d = date.fromordinal(ordinal)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T"
+
+
 def format_ts(dt: datetime) -> str:
-    """RFC 3339 in UTC with millisecond precision, as STIX producers commonly write."""
-    # isoformat truncates to milliseconds like microsecond // 1000 did, at a third of strftime's
-    # cost (country reports format one per item: 519,504 at 1M observables).
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """RFC 3339 in UTC with millisecond precision (truncated), as STIX producers commonly write."""
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return f"{_day(dt.toordinal())}{_TWO[dt.hour]}:{_TWO[dt.minute]}:{_TWO[dt.second]}{_MILLIS[dt.microsecond // 1000]}"
+
+
+def isoformat_utc(dt: datetime) -> str:
+    """``dt.isoformat()``, faster for a datetime in UTC (``+00:00``; microseconds only if not zero)."""
+    if dt.tzinfo is not UTC:
+        return dt.isoformat()
+    us = dt.microsecond
+    return (f"{_day(dt.toordinal())}{_TWO[dt.hour]}:{_TWO[dt.minute]}:{_TWO[dt.second]}"
+            f"{f'.{us:06d}' if us else ''}+00:00")
 
 
 def now_ts() -> str:

@@ -12,9 +12,9 @@ import csv
 import hashlib
 import io
 import json
+import re
 import uuid
-from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # what json.dumps(ensure_ascii=False) uses
 from typing import Any
@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from cyberfusion.kit.observables import to_pattern
-from cyberfusion.kit.timeutil import format_ts
+from cyberfusion.kit.timeutil import format_ts, isoformat_utc
 from cyberfusion.products.country_report import CompiledReport, Item
 from cyberfusion.products.roles import ACTIONS, ROLES
 from cyberfusion.sharing.markings import (
@@ -49,7 +49,13 @@ def environment() -> Environment:
 
 
 def _day(d: Any) -> str:
-    return d.strftime("%Y-%m-%d") if isinstance(d, datetime) else ""
+    return _day_text(d.toordinal()) if isinstance(d, datetime) else ""
+
+
+@lru_cache(maxsize=4096)
+def _day_text(ordinal: int) -> str:
+    """strftime("%Y-%m-%d") once per date: two per item row (1 us each), and a period has few dates."""
+    return date.fromordinal(ordinal).strftime("%Y-%m-%d")
 
 
 def _rows_html(items: list[Item]) -> Markup:
@@ -136,42 +142,56 @@ def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _item_objects(report: CompiledReport, report_id: str, common: str) -> Iterator[tuple[str, str]]:
-    """(id, JSON text) of one indicator (identity for victims) per item, written as text: building a
-    dict per item and dumping the bundle at once was 20% of generating all reports (100k, cProfile).
-    Keys and separators are those ``json.dumps`` wrote for the dicts, so the bytes are the same."""
+def _item_objects(report: CompiledReport, report_id: str, common: str, refs: list[str], texts: list[str]) -> None:
+    """The id and JSON text of one indicator (identity for victims) per item, appended to ``refs`` and
+    ``texts``, written as text: building a dict per item and dumping the bundle at once was 20% of
+    generating all reports (100k, cProfile). Keys and separators are those ``json.dumps`` wrote for the
+    dicts, so the bytes are the same. JSON escaping goes character by character, so the escaped text
+    of a string is that of its parts joined: the description's start (per role, actions,
+    corroboration and linking) is escaped once per distinct start, not once per item."""
     oid_of = _uuid5_of(f"{report_id}|".encode())
-    recommended: dict[tuple[str, tuple[str, ...]], str] = {}  # few distinct (role, actions): built once each
+    described: dict[tuple[Any, ...], str] = {}  # JSON text of the description's start, without the closing quote
     labels_of: dict[tuple[str, ...], str] = {}
+    confidence_of: dict[Any, str] = {None: ""}
+    named = {role: f"{title}: " for role, title in ROLES.items()}
     period_start = report.period.start
+    add_ref, add_text = refs.append, texts.append
     for item in report.items:
-        key = (item.role, tuple(item.actions))
-        head = recommended.get(key) or recommended.setdefault(
-            key, f"{ROLES[item.role]}. Recommended: {', '.join(a.replace('_', ' ') for a in item.actions)}. ")
-        description = (f"{head}Corroboration: {item.corroboration} source(s). "
-                       f"Linked by: {', '.join(item.basis)}.")
-        if item.related:
-            description += " Related: " + "; ".join(item.related) + "."
-        conf = "" if item.confidence is None else f',"confidence":{_json_value(item.confidence)}'
-        if item.kind == "organisation":
-            sid = f"identity--{oid_of(f'{item.kind}|{item.value}')}"
-            yield sid, (f'{{"type":"identity","id":"{sid}",{common},"name":{_json_str(item.value)},'
-                        f'"identity_class":"organization","description":{_json_str(description)},'
-                        f'"labels":["victim"]{conf}}}')
+        role, kind, value = item.role, item.kind, item.value
+        dkey = (role, tuple(item.actions), item.corroboration, tuple(item.basis))
+        description = described.get(dkey)
+        if description is None:
+            head = (f"{ROLES[role]}. Recommended: {', '.join(a.replace('_', ' ') for a in item.actions)}. "
+                    f"Corroboration: {item.corroboration} source(s). Linked by: {', '.join(item.basis)}.")
+            description = described[dkey] = _json_str(head)[:-1]
+        description += (_json_str(" Related: " + "; ".join(item.related) + ".")[1:] if item.related else '"')
+        confidence = item.confidence
+        conf = confidence_of.get(confidence) if type(confidence) is int or confidence is None else None
+        if conf is None:  # keyed by int only: 80, 80.0 and True are one dict key but not one JSON text
+            conf = f',"confidence":{_json_value(confidence)}'
+            if type(confidence) is int:
+                confidence_of[confidence] = conf
+        if kind == "organisation":
+            sid = f"identity--{oid_of(f'{kind}|{value}')}"
+            add_ref(sid)
+            add_text(f'{{"type":"identity","id":"{sid}",{common},"name":{_json_str(value)},'
+                     f'"identity_class":"organization","description":{description},'
+                     f'"labels":["victim"]{conf}}}')
             continue
         try:
-            pattern = to_pattern(item.kind, item.value)
+            pattern = to_pattern(kind, value)
         except Exception:  # noqa: BLE001, S112 - a stored value that no longer normalises is left out
             continue
-        sid = f"indicator--{oid_of(f'{item.kind}|{item.value}')}"
-        labels_key = (item.role, *item.crime_types)
+        sid = f"indicator--{oid_of(f'{kind}|{value}')}"
+        labels_key = (role, *item.crime_types)
         labels = labels_of.get(labels_key) or labels_of.setdefault(labels_key, _dump(list(labels_key)))
-        types = _INDICATOR_TYPES.get(item.role, '["malicious-activity"]')
-        yield sid, (f'{{"type":"indicator","id":"{sid}",{common},'
-                    f'"name":{_json_str(f"{ROLES[item.role]}: {item.value}"[:250])},'
-                    f'"description":{_json_str(description)},"indicator_types":{types},'
-                    f'"pattern":{_json_str(pattern)},"pattern_type":"stix",'
-                    f'"valid_from":"{format_ts(item.first_seen or period_start)}","labels":{labels}{conf}}}')
+        types = _INDICATOR_TYPES.get(role, '["malicious-activity"]')
+        add_ref(sid)
+        add_text(f'{{"type":"indicator","id":"{sid}",{common},'
+                 f'"name":{_json_str((named[role] + value)[:250])},'
+                 f'"description":{description},"indicator_types":{types},'
+                 f'"pattern":{_json_str(pattern)},"pattern_type":"stix",'
+                 f'"valid_from":"{format_ts(item.first_seen or period_start)}","labels":{labels}{conf}}}')
 
 
 def stix_bundle(report: CompiledReport, *, report_id: str, generated_at: datetime, centre: str,
@@ -187,9 +207,7 @@ def stix_bundle(report: CompiledReport, *, report_id: str, generated_at: datetim
                 "name": centre, "identity_class": "organization"}
     texts = [_dump(identity), _dump(tlp), _dump(location)]
     refs = [location["id"]]
-    for sid, text in _item_objects(report, report_id, _dump(common)[1:-1]):
-        refs.append(sid)
-        texts.append(text)
+    _item_objects(report, report_id, _dump(common)[1:-1], refs, texts)
     for rec in report.recommendations:
         coa = {"type": "course-of-action", **common,
                "id": f"course-of-action--{uuid.uuid5(REPORT_NS, report_id + '|' + rec['title'])}",
@@ -217,23 +235,49 @@ def _cell(text: str, *, observable: bool = False) -> str:
 
 
 def _iso(value: datetime | None) -> str:
-    return "" if value is None else value.isoformat()
+    return "" if value is None else isoformat_utc(value)
 
 
-def _csv_rows(report: CompiledReport) -> Iterator[list[Any]]:
-    titles = {role: _cell(title) for role, title in ROLES.items()}
-    for i in report.items:
-        first = _iso(i.first_seen)
-        yield [titles[i.role], i.role, i.kind, _cell(i.value, observable=i.kind == "phone"),
-               ";".join(i.crime_types), first, first if i.last_seen is i.first_seen else _iso(i.last_seen),
-               i.corroboration,
-               _cell("; ".join(i.sources)), "" if i.confidence is None else i.confidence,
-               _cell("; ".join(i.related)), ";".join(i.actions), _cell("; ".join(i.basis)), _cell(i.network)]
+# A row whose text has exactly its 13 separators and no quote or line break is written by
+# csv.writer (QUOTE_MINIMAL) as the cells joined by commas: such rows are formatted in one f-string
+# (the list per row and the writer's per-cell work were most of the CSV's 0.19 s at 100k); any
+# other row goes through csv.writer itself.
+_CSV_PLAIN_SEPARATORS = len(CSV_COLUMNS) - 1
+_CSV_QUOTED = re.compile(r'["\r\n]')
+
+
+class _Cells(dict[str, str]):
+    """Cell text -> guarded cell text, each distinct text guarded once (sources, linking and related
+    texts are shared by many items; a str's hash is kept, so a look-up costs less than a call)."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = guarded = _cell(text)
+        return guarded
 
 
 def csv_text(report: CompiledReport) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    w.writerows(_csv_rows(report))
+    titles = {role: _cell(title) for role, title in ROLES.items()}
+    cells = _Cells()
+    plain, quoted, write = _CSV_PLAIN_SEPARATORS, _CSV_QUOTED.search, out.write
+    for i in report.items:
+        seen = i.first_seen
+        first = "" if seen is None else isoformat_utc(seen)
+        last = first if i.last_seen is seen else _iso(i.last_seen)
+        conf = "" if i.confidence is None else i.confidence
+        value = i.value  # the formula guard of _cell, written out (one value per item)
+        if value and (value[0] in _FORMULA_START or (value[0] in "+-" and i.kind != "phone")):
+            value = "'" + value
+        sources, related = cells["; ".join(i.sources)], cells["; ".join(i.related)]
+        basis, network = cells["; ".join(i.basis)], cells[i.network]
+        crime, actions = ";".join(i.crime_types), ";".join(i.actions)
+        row = (f"{titles[i.role]},{i.role},{i.kind},{value},{crime},{first},{last},{i.corroboration},"
+               f"{sources},{conf},{related},{actions},{basis},{network}\n")
+        if row.count(",") == plain and not quoted(row, 0, len(row) - 1):
+            write(row)
+        else:
+            w.writerow((titles[i.role], i.role, i.kind, value, crime, first, last, i.corroboration, sources, conf,
+                        related, actions, basis, network))
     return out.getvalue()

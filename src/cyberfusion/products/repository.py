@@ -65,8 +65,7 @@ def scan_located(session: Session, *, start: datetime, end: datetime, countries:
     """Observables seen in the period that point at one of these countries, from the country index
     alone (one key range per country, all countries in one statement), in batches of rows:
     ``LOCATED_COLUMNS`` in that order (the country, basis and detail of the link, the observable, its
-    object's confidence, labels and name, the contribution's crime type, and the row's policy key,
-    see ``readable_keys``).
+    object's confidence, labels and name, and the row's policy key, see ``readable_keys``).
 
     A Core statement on the session's connection, read by position: the ORM's row loading was a
     third of reading 67k rows (cProfile, benchmarks/reports.py --n 100000), and reports read about
@@ -75,14 +74,25 @@ def scan_located(session: Session, *, start: datetime, end: datetime, countries:
     (each walks every live object, the loaded geolocation tables included); with 500 none."""
     oc = ObservableCountry
     q = (select(oc.country, oc.basis, oc.detail, oc.seen_at, oc.organisation_id, oc.handling_id, oc.contribution_id,
-                Contribution.category, oc.confidence, oc.labels, oc.name, oc.stix_id, oc.kind, oc.value)
-         .join(Contribution, Contribution.id == oc.contribution_id)
+                oc.confidence, oc.labels, oc.name, oc.stix_id, oc.kind, oc.value)
          .where(oc.country.in_(sorted(set(countries))), oc.seen_at >= start, oc.seen_at < end))
     yield from session.connection().execute(q.execution_options(yield_per=batch)).partitions()
 
 
+# The contribution's crime type is not joined in: the sqlite3 module's cost is per value of each row
+# (about 1,000 instructions, cachegrind), and a run reads few contributions (``categories``).
 LOCATED_COLUMNS = ("country", "basis", "detail", "seen_at", "organisation_id", "handling_id", "contribution_id",
-                   "category", "confidence", "labels", "name", "stix_id", "kind", "value")
+                   "confidence", "labels", "name", "stix_id", "kind", "value")
+
+
+def categories(session: Session, contribution_ids: Iterable[str]) -> dict[str, str | None]:
+    """Crime type of each of these contributions that exists."""
+    ids = sorted(set(contribution_ids))
+    out: dict[str, str | None] = {}
+    for i in range(0, len(ids), _CHUNK):
+        out.update(session.execute(select(Contribution.id, Contribution.category)
+                                   .where(Contribution.id.in_(ids[i:i + _CHUNK]))).all())
+    return out
 
 
 def scan_observables_of(session: Session, *, stix_ids: Iterable[str], start: datetime | None,
