@@ -32,6 +32,7 @@ from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel.models import Contribution
+from cyberfusion.kit.gcutil import older_objects_frozen
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts
 from cyberfusion.products import country_index
@@ -302,29 +303,12 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
                 progress(count)
         return ImportResult(None, False, objects=count, problems=problems, dry_run=True)
 
-    with _older_objects_frozen(), _fewer_young_collections(), repository.import_page_cache(session):
+    # An import allocates millions of containers and keeps some (memo caches, batches), which sets
+    # off full collections; each walked the whole process heap (~90 ms each, 3-4 per 20,000
+    # indicators: 12-15% of import CPU, benchmarks/ingest.py) until the older heap was set aside.
+    with older_objects_frozen(), _fewer_young_collections(), repository.import_page_cache(session):
         return _import(session, viewer=viewer, path=path, fmt=fmt, spec=spec, file_name=file_name,
                        source_format=source_format, mapping=mapping, progress=progress, now=now)
-
-
-@contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Keep the cyclic collector's full passes off the objects that existed before the import.
-
-    An import allocates millions of containers and keeps some (memo caches, batches), which sets
-    off full collections; each walked the whole process heap (~90 ms each, 3-4 per 20,000
-    indicators: 12-15% of import CPU, benchmarks/ingest.py). gc.freeze() sets the existing heap
-    aside (O(1)), so those passes walk only what the import made; young collections still run,
-    so memory stays bounded. Left alone when something froze the heap already (a pre-fork server,
-    or another import in this process), since unfreeze() would undo theirs."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 # Allocations between young-generation collections while an import runs (CPython's default: 700).
