@@ -4,6 +4,7 @@ writer that waits too long gets SQLite's "database is locked" (503 in the API)."
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sqlite3
@@ -271,3 +272,28 @@ def test_the_api_answers_503_with_retry_after_while_another_writer_holds_the_tur
         r = client.post("/api/v1/organisations", json=body, headers=h)  # the turn is free again
         assert r.status_code in (200, 201), r.text
     impatient.dispose()
+
+
+def test_the_connections_own_execute_shortcut_takes_the_turn_too(db):
+    eng = _engine(db)
+    raw = eng.raw_connection()
+    try:
+        raw.driver_connection.execute("INSERT INTO t VALUES ('raw', 1)")
+        assert raw.driver_connection.holds_writer_lock and raw.driver_connection.in_transaction
+        raw.driver_connection.commit()
+        assert not raw.driver_connection.holds_writer_lock
+        assert not writelock.WriterLock.for_path(str(db))._busy
+    finally:
+        raw.close()
+    eng.dispose()
+
+
+def test_a_connection_dropped_without_close_gives_the_turn_back(db):
+    lock = writelock.WriterLock.for_path(str(db))
+    conn = sqlite3.connect(db, factory=writelock.connection_factory(str(db), timeout=1))
+    conn.execute("INSERT INTO t VALUES ('dropped', 1)")
+    assert lock._busy
+    del conn
+    gc.collect()  # sqlite3's statement cache refers back to its connection: a cycle
+    assert not lock._busy
+    assert _count(db) == 0  # never committed

@@ -186,6 +186,13 @@ class Connection(sqlite3.Connection):
     def cursor(self, factory: Any = None) -> sqlite3.Cursor:  # type: ignore[override]
         return super().cursor(factory or Cursor)
 
+    # sqlite3's shortcuts run the statement in C, past Cursor.execute: through a cursor instead.
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:  # type: ignore[override]
+        return self.cursor().executemany(sql, seq_of_parameters)
+
     def begin_immediate(self) -> None:
         """BEGIN IMMEDIATE: SQLite's write lock for the transaction now opened, this process's
         turn first. Only outside a transaction (sqlite3's in_transaction)."""
@@ -196,7 +203,8 @@ class Connection(sqlite3.Connection):
                     f"database is locked (no write turn within {self.lock_timeout:g} s)")
             self.holds_writer_lock = True
         try:
-            super().execute("BEGIN IMMEDIATE")  # waits on SQLite's lock only for writers not queued here
+            self.cursor(sqlite3.Cursor).execute("BEGIN IMMEDIATE")  # waits on SQLite's lock only for
+            # writers not queued here
         except BaseException:
             self._release()
             raise
@@ -220,6 +228,11 @@ class Connection(sqlite3.Connection):
             super().close()
         finally:
             self._release()
+
+    def __del__(self) -> None:
+        # Collected without close() (sqlite3 then closes it in C; its statement cache makes a
+        # cycle, so the cyclic collector does it): the turn must not stay taken.
+        self._release()
 
     def _release(self) -> None:
         if self.holds_writer_lock:
