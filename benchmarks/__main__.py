@@ -41,6 +41,7 @@ SUITE: dict[str, tuple[list[str], list[str]]] = {
                 ["--rfis", "20000", "--activities", "20000"]),
     "load": (["--quick"], ["--n", "1000000", "--duration", "60"]),
     "search": (["--quick"], ["--n", "1000000"]),
+    "writers": (["--quick"], []),
 }
 TAKES_DATABASE_URL = {"ingest", "memory", "taxii", "reports", "tasking", "load", "search"}
 

@@ -407,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None, help="seconds of traffic (default 60; --quick 10)")
     ap.add_argument("--quick", action="store_true", help="a small store and a short run (smoke test of the suite)")
     ap.add_argument("--workers", type=int, default=1,
-                    help="uvicorn worker processes (default 1; with SQLite more processes contend for its "
-                         "write lock: use them with PostgreSQL)")
+                    help="uvicorn worker processes (default 1; with SQLite they take turns on its write "
+                         "lock through the lock file beside it, writelock.py)")
     ap.add_argument("--lookup-rate", type=float, default=RATE_TARGET,
                     help="lookups/s, hit and no-hit together (default 200, the target's rate)")
     ap.add_argument("--hit-share", type=float, default=0.5, help="share of lookups asking a stored value")

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, Select, create_engine, event
+from sqlalchemy import DateTime, Engine, Select, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from cyberfusion import writelock
 from cyberfusion.errors import ConfigurationError, CyberfusionError, InvalidInput, StorageFull, Unavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -69,20 +70,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# How long a SQLite writer waits for its turn (writelock.py) and, behind it, for SQLite's lock.
+SQLITE_BUSY_SECONDS = 10
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable against process crashes
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cur.close()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database or ""
         if path and path != ":memory:" and not path.startswith("file:"):  # file: URIs name existing files
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Writers of a database file take turns on writelock's lock rather than SQLite's busy handler.
+            factory = writelock.connection_factory(path, timeout=SQLITE_BUSY_SECONDS)
+            kwargs["connect_args"] = {"factory": factory, **kwargs.get("connect_args", {})}
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -107,7 +115,7 @@ def hold_write_lock(session: Session) -> None:
         return
     raw = session.connection().connection.dbapi_connection
     if raw is not None and not raw.in_transaction:
-        raw.execute("BEGIN IMMEDIATE")  # waits for the lock up to busy_timeout
+        writelock.begin_immediate(raw)  # waits for its turn up to SQLITE_BUSY_SECONDS
 
 
 SelectT = TypeVar("SelectT", bound=Select[Any])

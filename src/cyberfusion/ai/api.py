@@ -11,10 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from cyberfusion.ai import registry, review, service, similar
 from cyberfusion.ai.documents import read_bytes
 from cyberfusion.ai.schemas import AnalyseIn, DecisionIn, ResourceIn, SimilarIn, StatusIn, TextIn, UseCaseIn
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.errors import InvalidInput
 
-router = APIRouter(prefix="/api/v1/ai", tags=["ai"])
+router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=SessionRoute)
 
 
 async def _upload(request: Request) -> tuple[Any, dict[str, Any]]:

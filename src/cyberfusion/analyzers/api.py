@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 from cyberfusion.analyzers import service
 from cyberfusion.analyzers.models import RUN_STATUSES
 from cyberfusion.analyzers.schemas import AnalyzerConfigIn
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.errors import InvalidInput
 from cyberfusion.partners.service import require_role
 
-router = APIRouter(prefix="/api/v1", tags=["analyzers"])
+router = APIRouter(prefix="/api/v1", tags=["analyzers"], route_class=SessionRoute)
 Purpose = Annotated[str, Query(description="Why you read: investigation, victim_notification, network_defence, "
                                            "research, threat_reporting, ai_processing")]
 

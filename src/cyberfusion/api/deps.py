@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from cyberfusion.auth import throttle, tokens
@@ -29,7 +32,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     except BaseException:
         await run_in_threadpool(_end, session, commit=False)
         raise
-    await run_in_threadpool(_end, session, commit=True)
+    if session.in_transaction():
+        await run_in_threadpool(_end, session, commit=True)
+    else:  # committed by SessionRoute in the endpoint's thread: closing it does no I/O
+        session.close()
 
 
 def _end(session: Session, *, commit: bool) -> None:
@@ -48,6 +54,39 @@ def _end(session: Session, *, commit: bool) -> None:
 # scope="function": the commit happens before the response is sent, so a failing commit is an
 # error response (503/500 problem+json), never a 200 for work that was rolled back.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+class SessionRoute(APIRoute):
+    """The route class of the API's routers: a sync endpoint that takes the request's session
+    commits it in the thread that ran it, the moment it returns (TAXII's routes do the same with
+    their own unit of work).
+
+    Committed by get_session instead, a transaction stayed open for two more trips, to the event
+    loop and back to the thread pool, each waiting its turn among the other requests: a lookup
+    held SQLite's one write lock (writelock.py) for them, which made every other writer wait too
+    (benchmarks/load.py, docs/operations.md). A failing commit is an error response as before."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _commit_on_return(endpoint), **kwargs)
+
+
+def _commit_on_return(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    if (inspect.iscoroutinefunction(endpoint) or inspect.isgeneratorfunction(endpoint)
+            or inspect.isasyncgenfunction(endpoint) or getattr(endpoint, "_commits_on_return", False)):
+        # async endpoints commit in get_session; streams are not wrapped; include_router makes a
+        # route again from the endpoint it was given, already wrapped
+        return endpoint
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session):
+                value.commit()
+        return result
+
+    run._commits_on_return = True  # type: ignore[attr-defined]
+    return run
 
 
 def _bearer(request: Request) -> str:

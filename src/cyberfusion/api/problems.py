@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cyberfusion.db import database_error
@@ -21,6 +22,7 @@ from cyberfusion.errors import (
 )
 
 MEDIA_TYPE = "application/problem+json"
+POOL_EXHAUSTED = "the server is busy (no database connection came free in time); retry shortly"
 log = logging.getLogger("cyberfusion.api")
 
 
@@ -66,6 +68,12 @@ def install(app: FastAPI) -> None:
         else:
             log.warning("database: %s", str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__)
         return problem_response(request, err)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed in use for the pool's whole timeout: overload, not a bug.
+        log.warning("no free database connection on %s: %s", request.url.path, str(exc).splitlines()[0])
+        return problem_response(request, Unavailable(POOL_EXHAUSTED))
 
     @app.exception_handler(OverflowError)
     async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:

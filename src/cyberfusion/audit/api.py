@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.audit import repository, service
 from cyberfusion.partners.service import require_role
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=SessionRoute)
 
 
 @router.get("")

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.fusion import alerts, correlate, hits, warninglists, watch
 from cyberfusion.fusion.schemas import AlertsReadIn, AnswerIn, LookupIn, WatchItemIn, WatchlistIn
 
-router = APIRouter(prefix="/api/v1", tags=["fusion"])
+router = APIRouter(prefix="/api/v1", tags=["fusion"], route_class=SessionRoute)
 Purpose = Annotated[str, Query(description="Why you read: investigation, victim_notification, network_defence, "
                                            "research, threat_reporting, ai_processing")]
 

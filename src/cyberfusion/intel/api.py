@@ -13,14 +13,14 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.errors import InvalidInput
 from cyberfusion.export import service as exporter
 from cyberfusion.ingest.pipeline import import_file
 from cyberfusion.intel import service, statistics
 from cyberfusion.intel.schemas import ContributionIn, HandlingIn
 
-router = APIRouter(prefix="/api/v1", tags=["intelligence"])
+router = APIRouter(prefix="/api/v1", tags=["intelligence"], route_class=SessionRoute)
 Purpose = Annotated[str, Query(description="Why you read: investigation, victim_notification, network_defence, "
                                            "research, threat_reporting, ai_processing")]
 
@@ -38,6 +38,7 @@ def _run_import(request: Request, session: Any, viewer: Any, *, data: bytes, fmt
         tmp.flush()
         result = import_file(session, viewer=viewer, path=Path(tmp.name), fmt=fmt, spec=handling.to_spec(session),
                              file_name=file_name, mapping=mapping, dry_run=dry_run)
+    session.commit()  # in this thread, not after a trip back to the event loop (deps.SessionRoute)
     return result.as_dict()
 
 

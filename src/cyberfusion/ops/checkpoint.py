@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from cyberfusion.writelock import begin_immediate
+
 log = logging.getLogger("cyberfusion.db")
 
 # Request connections still checkpoint themselves past this many pages (40 MiB): only if the
@@ -77,6 +79,7 @@ class WalCheckpointer:
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+                begin_immediate(conn.connection.dbapi_connection)  # it writes: its turn among the writers
                 conn.exec_driver_sql("ANALYZE")
                 conn.commit()
             return True

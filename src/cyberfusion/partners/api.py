@@ -7,7 +7,7 @@ from datetime import date
 from fastapi import APIRouter, status
 
 from cyberfusion.audit import service as audit
-from cyberfusion.api.deps import CurrentMember, CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentMember, CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.auth import tokens
 from cyberfusion.errors import Forbidden, NotFound
 from cyberfusion.partners import repository, service
@@ -16,7 +16,7 @@ from cyberfusion.partners.schemas import (AgreementIn, AgreementOut, MemberIn, M
                                           SecondmentIn, SecondmentOut, TokenIn, TokenOut, VettingIn,
                                           org_out)
 
-router = APIRouter(prefix="/api/v1", tags=["partners"])
+router = APIRouter(prefix="/api/v1", tags=["partners"], route_class=SessionRoute)
 ADMIN = "platform_admin"
 
 

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.products import service
 from cyberfusion.products.schemas import CountryReportIn
 
-router = APIRouter(prefix="/api/v1/reports", tags=["country reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["country reports"], route_class=SessionRoute)
 
 
 @router.post("/country", status_code=201)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.tasking import service
 from cyberfusion.tasking.deconfliction.api import router as deconfliction_router
 from cyberfusion.tasking.groups.api import router as groups_router
@@ -15,11 +15,11 @@ from cyberfusion.tasking.projects.api import router as projects_router
 from cyberfusion.tasking.reviews.api import router as reviews_router
 from cyberfusion.tasking.rfi.api import router as rfi_router
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 for _sub in (rfi_router, projects_router, deconfliction_router, groups_router, reviews_router):
     router.include_router(_sub)
 
-notifications = APIRouter(prefix="/api/v1/tasking", tags=["tasking: notifications"])
+notifications = APIRouter(prefix="/api/v1/tasking", tags=["tasking: notifications"], route_class=SessionRoute)
 
 
 class ReadIn(BaseModel):

@@ -18,11 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from cyberfusion.api import problems
 from cyberfusion.api.deps import client_address
 from cyberfusion.auth import throttle
 from cyberfusion.db import transaction, utcnow
@@ -46,6 +48,9 @@ def error_response(exc: Exception) -> Response:
     elif isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", exc.orig)
         exc = Unavailable("the database is unavailable; retry shortly")
+    elif isinstance(exc, PoolTimeout):
+        log.warning("no free database connection: %s", str(exc).splitlines()[0])
+        exc = Unavailable(problems.POOL_EXHAUSTED)
     elif not isinstance(exc, CyberfusionError):
         log.exception("unexpected error in a TAXII request")
         exc = CyberfusionError("an unexpected error occurred; it was logged")

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.errors import InvalidInput
 from cyberfusion.products.schemas import HorizonNoteIn
 from cyberfusion.trends import brief as briefs
 from cyberfusion.trends import charts, notes, service
 
-router = APIRouter(prefix="/api/v1", tags=["trends"])
+router = APIRouter(prefix="/api/v1", tags=["trends"], route_class=SessionRoute)
 Purpose = Annotated[str, Query(description="Why you read: threat_reporting, research, ...")]
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.tasking.deconfliction import service
 from cyberfusion.tasking.deconfliction.schemas import ActivityIn, ActivityUpdate
 
-router = APIRouter(prefix="/api/v1/activities", tags=["tasking: deconfliction"])
+router = APIRouter(prefix="/api/v1/activities", tags=["tasking: deconfliction"], route_class=SessionRoute)
 
 
 @router.post("", status_code=201)

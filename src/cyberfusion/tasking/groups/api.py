@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.errors import InvalidInput
 from cyberfusion.tasking.groups import service
 from cyberfusion.tasking.groups.schemas import (
@@ -24,7 +24,7 @@ from cyberfusion.tasking.groups.schemas import (
     ShareIn,
 )
 
-router = APIRouter(prefix="/api/v1/groups", tags=["tasking: communities"])
+router = APIRouter(prefix="/api/v1/groups", tags=["tasking: communities"], route_class=SessionRoute)
 
 
 @router.get("")

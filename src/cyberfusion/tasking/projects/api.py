@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.tasking.projects import service
 from cyberfusion.tasking.projects.schemas import (
     DeliverableIn,
@@ -18,7 +18,7 @@ from cyberfusion.tasking.projects.schemas import (
     StatusIn,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["tasking: projects"])
+router = APIRouter(prefix="/api/v1", tags=["tasking: projects"], route_class=SessionRoute)
 
 
 @router.post("/projects", status_code=201)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.tasking.reviews import report, service
 from cyberfusion.tasking.reviews.questionnaire import AREAS, QUESTIONS, SCORE_SCALE
 from cyberfusion.tasking.reviews.schemas import (
@@ -18,7 +18,7 @@ from cyberfusion.tasking.reviews.schemas import (
     ScoreIn,
 )
 
-router = APIRouter(prefix="/api/v1/reviews", tags=["tasking: national cyber reviews"])
+router = APIRouter(prefix="/api/v1/reviews", tags=["tasking: national cyber reviews"], route_class=SessionRoute)
 
 
 @router.get("/questionnaire")

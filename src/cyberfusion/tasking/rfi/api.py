@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from cyberfusion.api.deps import CurrentViewer, SessionDep
+from cyberfusion.api.deps import CurrentViewer, SessionDep, SessionRoute
 from cyberfusion.tasking.rfi import release, service
 from cyberfusion.tasking.rfi.schemas import (
     AnswerIn,
@@ -20,7 +20,7 @@ from cyberfusion.tasking.rfi.schemas import (
     TriageIn,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["tasking: RFIs"])
+router = APIRouter(prefix="/api/v1", tags=["tasking: RFIs"], route_class=SessionRoute)
 
 
 def _split(value: str | None) -> list[str]:
