@@ -194,3 +194,22 @@ def test_the_rest_of_a_deleted_contribution_is_dropped(imported, monkeypatch):
     with imported.factory() as s:
         assert s.scalars(select(Job.status).where(Job.kind == "reports.index")).all() == ["done"]
     assert _indexed(imported) == INDEXED  # the run went on to the contributions never indexed
+
+
+def test_a_second_run_over_the_same_contributions_adds_nothing_and_does_not_fail(data):
+    """Two job workers may both take a contribution no job had named yet (seen with `cfc serve
+    --workers 2`: a UNIQUE failure on observable_countries), or a report's back-fill may run beside
+    a job: the run that comes second finds its rows there and leaves them, and the state never
+    moves back."""
+    with data.factory() as s:
+        states = dict(s.execute(select(CountryIndexState.contribution_id, CountryIndexState.max_pk)).all())
+    with transaction(data.factory) as s:
+        # What a worker that read the state before the other one committed goes on to do.
+        linked = sum(country_index.index_contribution(s, cid) for cid in states)
+        country_index._index_contribution(s, next(iter(states)), 0)
+        from cyberfusion.products import repository as products_repo
+        products_repo.set_indexed(s, contribution_id=next(iter(states)), max_pk=0)
+    assert linked == len(INDEXED)  # located again, stored once
+    assert _indexed(data) == INDEXED
+    with data.factory() as s:
+        assert dict(s.execute(select(CountryIndexState.contribution_id, CountryIndexState.max_pk)).all()) == states
