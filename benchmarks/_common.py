@@ -257,6 +257,14 @@ def fresh_world(database_url: str | None, work_dir: Path, tag: str) -> World:
     return World(engine, factory, viewer, cleanup)
 
 
+def pct_ms(xs: list[float], p: float) -> float:
+    """The p-th percentile of durations in seconds, in milliseconds (nearest rank; NaN when empty)."""
+    if not xs:
+        return float("nan")
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
 def environment() -> list[tuple[str, str]]:
     return [("python", f"{platform.python_version()} ({platform.python_implementation()})"),
             ("sqlite", sqlite3.sqlite_version), ("cpus", str(os.cpu_count())),

@@ -391,13 +391,6 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
     return tallies, time.perf_counter() - start
 
 
-def pct_ms(xs: list[float], p: float) -> float:
-    if not xs:
-        return float("nan")
-    ordered = sorted(xs)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -485,9 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         lat = [x for tl in group for x in tl.latencies]
         return (name, f"{rate:g}", f"{sum(tl.sent for tl in group) / elapsed:,.1f}", f"{len(lat):,}",
                 f"{sum(sum(tl.errors.values()) for tl in group):,}",
-                f"{sum(tl.errors.get('not sent', 0) for tl in group):,}", f"{pct_ms(lat, 50):.1f}",
-                f"{pct_ms(lat, 99):.1f}", f"{max(lat, default=0) * 1000:.1f}",
-                f"{pct_ms([x for tl in group for x in tl.lags], 99):.1f}" if lag else "")
+                f"{sum(tl.errors.get('not sent', 0) for tl in group):,}", f"{_common.pct_ms(lat, 50):.1f}",
+                f"{_common.pct_ms(lat, 99):.1f}", f"{max(lat, default=0) * 1000:.1f}",
+                f"{_common.pct_ms([x for tl in group for x in tl.lags], 99):.1f}" if lag else "")
 
     active = [kind for kind in KINDS if rates[kind] > 0]
     rows += [row(kind, rates[kind], [tallies[kind]]) for kind in active]
@@ -510,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     if server_cpu is not None and sent:
         print(f"server CPU per request sent: {server_cpu / sent * 1000:.1f} ms on average over this mix "
               f"(so at most ~{sent / server_cpu:,.0f} requests/s per busy core)")
-    p99 = pct_ms(lookups, 99)
+    p99 = _common.pct_ms(lookups, 99)
     met = errors == 0 and p99 < P99_TARGET_MS and args.lookup_rate >= RATE_TARGET
     print(f"target (issue 11): 0 errors and lookup p99 < {P99_TARGET_MS:.0f} ms at >= {RATE_TARGET:.0f} lookups/s "
           f"on two cores: {errors} errors, lookup p99 {p99:.1f} ms at {args.lookup_rate:g}/s on {cores} cores, "

@@ -84,11 +84,6 @@ def run(path: Path, locked: bool, arrivals: list[tuple[float, float]], threads: 
     return latencies, errors[0]
 
 
-def pct_ms(xs: list[float], p: float) -> float:
-    ordered = sorted(xs)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000 if ordered else float("nan")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=None, help="seconds per variant and round (default 10)")
@@ -138,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'loadavg':9} {' '.join(f'{x:.2f}' for x in load_before)} before, "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} after (1, 5, 15 min)")
     print()
+    pct_ms = _common.pct_ms
     rows = [("variant", "short writes", "errors", "p50 ms", "p99 ms", "max ms", "process CPU s")]
     for name, (lat, errors, cpu) in results.items():
         rows.append((name, f"{len(lat):,}", f"{errors:,}", f"{pct_ms(lat, 50):.1f}", f"{pct_ms(lat, 99):.1f}",

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Select, create_engine, event, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -116,6 +118,11 @@ def hold_write_lock(session: Session) -> None:
     raw = session.connection().connection.dbapi_connection
     if raw is not None and not raw.in_transaction:
         writelock.begin_immediate(raw)  # waits for its turn up to SQLITE_BUSY_SECONDS
+
+
+def conflict_insert(session: Session, table: Any) -> Any:
+    """INSERT for the session's backend, with its ON CONFLICT clauses (PostgreSQL's or SQLite's)."""
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 SelectT = TypeVar("SelectT", bound=Select[Any])

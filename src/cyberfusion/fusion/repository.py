@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cyberfusion.db import for_update
+from cyberfusion.db import conflict_insert, for_update
 from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
                                        ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
 from cyberfusion.intel.models import Contribution, Observable, StixObject
@@ -42,10 +42,6 @@ def add(session: Session, row: Any) -> None:
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
-
-
-def _insert(session: Session, table: Any) -> Any:
-    return (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(table)
 
 
 def _values_table(session: Session, values: Sequence[str]) -> Any:
@@ -142,7 +138,7 @@ def ip_prefixes(session: Session) -> list[int]:
 def add_prefixes(session: Session, prefixes: Iterable[int]) -> None:
     rows = [{"prefix": p} for p in sorted(set(prefixes))]
     if rows:
-        session.execute(_insert(session, IpPrefix).on_conflict_do_nothing(), rows)
+        session.execute(conflict_insert(session, IpPrefix).on_conflict_do_nothing(), rows)
 
 
 def _contribution_terms(contribution_id: str) -> Any:
@@ -156,7 +152,7 @@ def count_contribution(session: Session, contribution_id: str) -> None:
     t = _contribution_terms(contribution_id)
     # "WHERE true" keeps SQLite's parser from reading ON CONFLICT as a join constraint.
     source = select(t.c.value, t.c.kind, literal(1)).where(literal(True))
-    stmt = _insert(session, ValueStat).from_select(["value", "kind", "contributions"], source)
+    stmt = conflict_insert(session, ValueStat).from_select(["value", "kind", "contributions"], source)
     stmt = stmt.on_conflict_do_update(index_elements=["value", "kind"],
                                       set_={"contributions": ValueStat.contributions + 1})
     session.execute(stmt)
@@ -635,7 +631,7 @@ def insert_alerts(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert, skipping duplicates (same recipient and dedup key); returns how many were new."""
     if not rows:
         return 0
-    stmt = (_insert(session, Alert).on_conflict_do_nothing(index_elements=["recipient", "dedup_key"])
+    stmt = (conflict_insert(session, Alert).on_conflict_do_nothing(index_elements=["recipient", "dedup_key"])
             .returning(Alert.id))
     return sum(len(session.execute(stmt, list(chunk)).all()) for chunk in _chunks(rows, 2000))
 

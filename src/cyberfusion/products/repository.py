@@ -25,10 +25,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from cyberfusion.db import conflict_insert
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.intel.repository import objects_readable
 from cyberfusion.partners.models import Member, Organisation
@@ -133,17 +132,14 @@ def observables_to_locate(session: Session, *, contribution_id: str, after_pk: i
     return list(session.execute(q))
 
 
-def _insert(session: Session, table: Any) -> Any:
-    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
-
-
 def insert_countries(session: Session, rows: list[dict[str, Any]]) -> None:
     """Add index rows; a row already there is left as it is. Two runs may locate the same
     observables (two job workers both taking a contribution no job had named yet, or a report's
     back-fill beside a job): each row depends only on its observable, so the second run adds
     nothing instead of failing on the key."""
     if rows:  # Core executemany, as the ingest path does
-        session.connection().execute(_insert(session, ObservableCountry.__table__).on_conflict_do_nothing(), rows)
+        stmt = conflict_insert(session, ObservableCountry.__table__).on_conflict_do_nothing()
+        session.connection().execute(stmt, rows)
 
 
 def contributions_to_index(session: Session, *, full: bool) -> list[tuple[str, int]]:
@@ -178,7 +174,7 @@ def set_indexed(session: Session, *, contribution_id: str, max_pk: int) -> None:
     """Record how far the contribution is indexed (never moving back; concurrent runs: see
     ``insert_countries``)."""
     st = CountryIndexState.__table__
-    stmt = _insert(session, st).values(contribution_id=contribution_id, max_pk=max_pk)
+    stmt = conflict_insert(session, st).values(contribution_id=contribution_id, max_pk=max_pk)
     higher = case((stmt.excluded.max_pk > st.c.max_pk, stmt.excluded.max_pk), else_=st.c.max_pk)
     session.execute(stmt.on_conflict_do_update(index_elements=["contribution_id"], set_={"max_pk": higher}))
 
