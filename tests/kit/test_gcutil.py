@@ -1,4 +1,8 @@
-"""older_objects_frozen sets the heap aside for a block and hands it back; a frozen heap is left alone."""
+"""older_objects_frozen sets the heap aside for a block and hands it back; a frozen heap is left alone.
+
+Whether an object is frozen is read from the collector's generations (``gc.get_objects()`` lists
+every tracked object except the frozen ones), not from ``gc.get_freeze_count()``: frozen objects
+freed meanwhile by any thread of the test process lower that count at any moment."""
 
 from __future__ import annotations
 
@@ -7,25 +11,31 @@ import gc
 from cyberfusion.kit.gcutil import older_objects_frozen
 
 
+def _frozen(obj: object) -> bool:
+    return gc.is_tracked(obj) and not any(o is obj for o in gc.get_objects())
+
+
 def test_the_heap_is_set_aside_for_the_block_and_handed_back() -> None:
     assert gc.get_freeze_count() == 0
+    older = [[n] for n in range(10)]
     with older_objects_frozen() as set_aside:
-        frozen = gc.get_freeze_count()
-        assert frozen > 0
+        assert gc.get_freeze_count() > 0 and _frozen(older)
         kept = [[n] for n in range(1000)]
+        assert not _frozen(kept)
         set_aside()
-        assert gc.get_freeze_count() >= frozen + len(kept)
+        assert _frozen(kept) and all(_frozen(k) for k in kept[:10])
     assert gc.get_freeze_count() == 0
+    assert not _frozen(older) and not _frozen(kept)
 
 
 def test_a_heap_frozen_by_someone_else_is_left_alone() -> None:
+    theirs = [[n] for n in range(10)]
     gc.freeze()
     try:
-        before = gc.get_freeze_count()
         with older_objects_frozen() as set_aside:
             kept = [[n] for n in range(1000)]
             set_aside()
-            assert gc.get_freeze_count() == before
-        assert gc.get_freeze_count() == before and len(kept) == 1000
+            assert _frozen(theirs) and not _frozen(kept)  # nothing more set aside
+        assert _frozen(theirs) and not _frozen(kept) and len(kept) == 1000  # theirs not handed back
     finally:
         gc.unfreeze()
