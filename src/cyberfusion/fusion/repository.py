@@ -14,8 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Text, and_, bindparam, case, delete, func, insert, literal, or_, select, tuple_, union,
-                        union_all, update)
+from sqlalchemy import (Text, and_, bindparam, case, delete, func, insert, literal, literal_column, or_, select, tuple_,
+                        union, union_all, update)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -225,33 +225,54 @@ def _readable_clause(viewer: Viewer, purpose: str, table: str) -> Any:
 
 
 @lru_cache(maxsize=512)
-def _match_statement(viewer: Viewer, purpose: str, table: str, dialect: str, shape: str) -> Any:
+def _match_statement(viewer: Viewer, purpose: str, table: str, dialect: str, shape: str,
+                     objects: bool = False) -> Any:
     """The grouped match query with the policy flag, built once per viewer, purpose and shape
     (one value, a short list inline, or a long list as a table); the asked values and "now" are
     parameters. One value is a plain equality: an "expanding" list is re-rendered at every
-    execution, which cost more than the query of a one-value lookup."""
+    execution, which cost more than the query of a one-value lookup. With ``objects``, a last
+    column lists the group's objects (``group_objects``)."""
     t = TABLES[table]
     src, where = _values_source(t, dialect, shape)
     # Readability depends only on (contribution, handling, owner), which are grouped on: an
     # aggregate of the flag, not a grouping key, so the policy condition is in the SQL once.
     flag = func.max(case((_readable_clause(viewer, purpose, table), 1), else_=0)).label("readable")
-    q = (select(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, func.count(),
-                func.min(t.seen_at), func.max(t.seen_at))
-         .select_from(src)
+    cols = [t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, func.count(),
+            func.min(t.seen_at), func.max(t.seen_at)]
+    if objects:
+        cols.append(_objects_aggregate(t, dialect))
+    q = (select(*cols).select_from(src)
          .group_by(t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id))
     if where is not None:
         q = q.where(where)
     return q
 
 
+def _objects_aggregate(t: Any, dialect: str) -> Any:
+    """The distinct objects of a group as one string: "stix_id type" (observables) or "stix_id"
+    (terms, which do not keep the type), comma-separated (neither holds a comma or a blank)."""
+    item = t.stix_id + " " + t.object_type if t is Observable else t.stix_id
+    if dialect == "postgresql":
+        return func.string_agg(item.distinct(), literal_column("','"))
+    return func.group_concat(item.distinct())
+
+
+def group_objects(text: str | None) -> tuple[tuple[str, str], ...]:
+    """(stix_id, object_type or "") of a group's aggregated objects column."""
+    if not text:
+        return ()
+    return tuple((sid, otype) for sid, _, otype in (x.partition(" ") for x in text.split(",")))
+
+
 def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
-                 values: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Per (kind, value, owner, contribution, handling, readable): row count and first/last seen."""
+                 values: Sequence[str], objects: bool = False) -> list[tuple[Any, ...]]:
+    """Per (kind, value, owner, contribution, handling, readable): row count and first/last seen;
+    with ``objects``, then the group's objects (``group_objects`` reads them)."""
     if not values:
         return []
     dialect = _dialect(session)
     shape = _shape(values)
-    q = _match_statement(viewer, purpose, table, dialect, shape)
+    q = _match_statement(viewer, purpose, table, dialect, shape, objects)
     return [tuple(r) for r in session.execute(q, _values_param(values, dialect, shape))]
 
 
@@ -282,13 +303,17 @@ def _values_param(values: Sequence[str], dialect: str, shape: str) -> dict[str, 
 
 
 def range_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
-                 starts: Sequence[str] = (), inside: tuple[str, str] | None = None) -> list[tuple[Any, ...]]:
+                 starts: Sequence[str] = (), inside: tuple[str, str] | None = None,
+                 objects: bool = False) -> list[tuple[Any, ...]]:
     """Stored ranges starting at one of ``starts`` (containment candidates) or stored addresses
-    and ranges inside ``inside``; grouped like match_groups plus range_start, range_end."""
+    and ranges inside ``inside``; grouped like match_groups plus range_start, range_end (and
+    with ``objects``, then the group's objects)."""
     t = TABLES[table]
     flag = _readable_flag(viewer, purpose, t).label("readable")
     cols = (t.kind, t.value, t.organisation_id, t.contribution_id, t.handling_id, flag, func.count(),
             func.min(t.seen_at), func.max(t.seen_at), t.range_start, t.range_end)
+    if objects:
+        cols = (*cols, _objects_aggregate(t, _dialect(session)))
     if inside is not None:
         q = select(*cols).where(t.range_start >= inside[0], t.range_start <= inside[1], t.range_end <= inside[1])
     elif starts:
