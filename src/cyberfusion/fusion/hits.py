@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections import defaultdict
@@ -300,10 +301,9 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
         "purpose": purpose, "created_at": now, "value_count": len(values), "hit_count": counts["hit"],
         "notified_count": notified, "digests": digests})
     _notify(session, viewer=viewer, purpose=purpose, lookup_id=lookup_id, answers=answers, wanted=wanted, now=now)
-    repository.add_lookup_hits(session, [
-        {"lookup_id": lookup_id, "kind": k[0], "value": k[1], "answer": a["told"],
-         "references": [r["reference"] for r in a.get("references", [])]}
-        for k, a in answers.items()])
+    dumps = json.dumps
+    repository.add_lookup_hits(session, lookup_id, [
+        (k[0], k[1], a["told"], dumps([r["reference"] for r in a["references"]])) for k, a in answers.items()])
     audit.record(session, action="fusion.lookup", viewer=viewer, purpose=purpose, object_ids=sorted(disclosed),
                  detail={"lookup_id": lookup_id, **counts, "notified": notified})
     return LookupResult(lookup_id, purpose, results, counts)
@@ -498,14 +498,14 @@ def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
         return
     owner_objects = _owner_objects(session, answers, wanted)
     fresh = _new_references(len(wanted))
-    rows = [{"reference": ref, "owner_org_id": org, "asker_org_id": viewer.org_id,
-             "asker_member_id": viewer.member_id, "kind": kind, "value": value, "purpose": purpose,
-             "lookup_id": lookup_id, "object_ids": owner_objects.get((org, kind, value), [])[:MAX_OBJECTS_PER_VALUE],
-             "owner_label": owner_label, "asker_told": told, "times_asked": 1, "first_asked_at": now,
-             "last_asked_at": now, "status": "open"}
+    dumps = json.dumps
+    rows = [(ref, org, kind, value, dumps(owner_objects.get((org, kind, value), [])[:MAX_OBJECTS_PER_VALUE]),
+             owner_label, told)
             for ref, ((org, kind, value), (told, owner_label)) in zip(fresh, wanted.items())]
     # Asking again renews the notification (times asked, latest lookup, what the asker was told).
-    references = repository.upsert_notifications(session, rows)
+    references = repository.upsert_notifications(session, rows, asker_org_id=viewer.org_id,
+                                                 asker_member_id=viewer.member_id, purpose=purpose,
+                                                 lookup_id=lookup_id, now=now)
     for (org, kind, value), (told, owner_label) in wanted.items():
         if told != "no_hit":
             answers[(kind, value)]["references"].append(
