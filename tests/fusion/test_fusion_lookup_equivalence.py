@@ -172,3 +172,15 @@ def test_lookup_answers_and_writes_are_unchanged(world, tmp_path):
         for j, (gr, er) in enumerate(zip(g["results"], e["results"], strict=True)):
             assert gr == er, (i, j)
         assert g == e, i
+
+
+def test_json_strings_is_json_dumps():
+    import random
+    rng = random.Random(5)
+    alphabet = "aZ09-_.:\\\"/ é\u2028,[]{}\x00\x1f"
+    cases = [[], ["H-0123456789"], ["indicator--00000000-0000-4000-8000-000000000001", "file--x"], ['a", "b'],
+             ["é"], ["a\\b"], ["x\ny"]]
+    cases += [["".join(rng.choice(alphabet) for _ in range(rng.randrange(8))) for _ in range(rng.randrange(4))]
+              for _ in range(2000)]
+    for items in cases:
+        assert hits._json_strings(items) == json.dumps(items), items

@@ -301,9 +301,9 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
         "purpose": purpose, "created_at": now, "value_count": len(values), "hit_count": counts["hit"],
         "notified_count": notified, "digests": digests})
     _notify(session, viewer=viewer, purpose=purpose, lookup_id=lookup_id, answers=answers, wanted=wanted, now=now)
-    dumps = json.dumps
     repository.add_lookup_hits(session, lookup_id, [
-        (k[0], k[1], a["told"], dumps([r["reference"] for r in a["references"]])) for k, a in answers.items()])
+        (k[0], k[1], a["told"], _json_strings([r["reference"] for r in a["references"]]))
+        for k, a in answers.items()])
     audit.record(session, action="fusion.lookup", viewer=viewer, purpose=purpose, object_ids=sorted(disclosed),
                  detail={"lookup_id": lookup_id, **counts, "notified": notified})
     return LookupResult(lookup_id, purpose, results, counts)
@@ -477,6 +477,23 @@ def _attach_objects(session: Session, *, viewer: Viewer, purpose: str, answers: 
         details["matched"] = [{"kind": k, "value": v, "via": via} for k, v, via in details["matched"]]
 
 
+# Hit references and STIX ids: letters, digits, "-", "_", ".", ":" (nothing JSON escapes).
+_JSON_PLAIN = re.compile(r"[A-Za-z0-9_.:-]*\Z")
+
+
+def _json_strings(items: list[str]) -> str:
+    """``json.dumps(items)`` (what the JSON columns store) for a list of strings.
+
+    Built by hand when no item needs escaping (hit references and object ids never do): one
+    json.dumps per hit row and per notification was ~0.05 s of a 100,000-value batch with 10 %
+    hits (2026-11-27). The tests compare it with json.dumps."""
+    if not items:
+        return "[]"
+    if all(map(_JSON_PLAIN.match, items)):
+        return '["' + '", "'.join(items) + '"]'
+    return json.dumps(items)
+
+
 def _to_notify(viewer: Viewer, answers: dict[matching.Key, dict[str, Any]]
                ) -> dict[tuple[int, str, str], tuple[str, str]]:
     """(owner, kind, value) -> (what the asker was told, the owner as the asker may name it)."""
@@ -498,8 +515,7 @@ def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
         return
     owner_objects = _owner_objects(session, answers, wanted)
     fresh = _new_references(len(wanted))
-    dumps = json.dumps
-    rows = [(ref, org, kind, value, dumps(owner_objects.get((org, kind, value), [])[:MAX_OBJECTS_PER_VALUE]),
+    rows = [(ref, org, kind, value, _json_strings(owner_objects.get((org, kind, value), [])[:MAX_OBJECTS_PER_VALUE]),
              owner_label, told)
             for ref, ((org, kind, value), (told, owner_label)) in zip(fresh, wanted.items())]
     # Asking again renews the notification (times asked, latest lookup, what the asker was told).
