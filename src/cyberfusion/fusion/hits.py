@@ -286,8 +286,9 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
 
     parsed = [parse_value(v, kind) for v in values]
     digests = value_digests(lookup_key(settings), parsed, values)
-    found = matching.find(session, viewer=viewer, purpose=purpose, keys=list({p for p in parsed if p is not None}),
-                          objects=True)
+    keys = set(parsed)
+    keys.discard(None)
+    found = matching.find(session, viewer=viewer, purpose=purpose, keys=keys, objects=True)
     found = {k: g for k, g in found.items() if g}
 
     answers = _decide(session, viewer=viewer, purpose=purpose, found=found, settings=settings, now=now)
@@ -397,13 +398,23 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
     answers: dict[matching.Key, dict[str, Any]] = {}
     reveal_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
     reveal_groups: list[matching.Group] = []
+    own_org = viewer.org_id
     for key, gs in found.items():
         listed = wl.match(*key)
         # "Hit reveal: no" withholds details from others, never from the owner itself.
-        reveal = [g for g in gs if g.readable and (handlings[g.handling_id].hit_reveal
-                                                   or g.organisation_id == viewer.org_id)]
-        refer = [g for g in gs if g.readable and g not in reveal]
-        hidden = [g for g in gs if not g.readable and owner_sees(g)]
+        reveal: list[matching.Group] = []
+        refer: list[matching.Group] = []
+        hidden: list[matching.Group] = []
+        first_handling: dict[int, int] = {}  # per owner, the handling of its first group (its label)
+        for g in gs:
+            first_handling.setdefault(g.organisation_id, g.handling_id)
+            if g.readable:
+                if handlings[g.handling_id].hit_reveal or g.organisation_id == own_org:
+                    reveal.append(g)
+                else:
+                    refer.append(g)
+            elif owner_sees(g):
+                hidden.append(g)
         told_by_owner: dict[int, str] = {}
         for g in hidden:
             told_by_owner.setdefault(g.organisation_id, "no_hit")
@@ -415,8 +426,7 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
         answer: dict[str, Any] = {
             "result": result, "told": "details" if reveal else "reference" if refer else "no_hit",
             "warninglists": listed, "owners": told_by_owner,
-            "labels": {org: label(org, next(g.handling_id for g in gs if g.organisation_id == org))
-                       for org in told_by_owner},
+            "labels": {org: label(org, first_handling[org]) for org in told_by_owner},
             "groups": gs, "references": []}
         if reveal:
             owners_seen = {g.organisation_id for g in reveal}

@@ -8,8 +8,10 @@ computed by the policy gate in SQL. Nothing here decides what is shown: callers 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy.orm import Session
 
@@ -39,7 +41,7 @@ class Group:
 Key = tuple[str, str]
 
 
-def find(session: Session, *, viewer: Viewer, purpose: str, keys: list[Key],
+def find(session: Session, *, viewer: Viewer, purpose: str, keys: Collection[Key],
          hosts: bool = True, ranges: bool = True, objects: bool = False) -> dict[Key, list[Group]]:
     """Every group of stored rows matching each asked (kind, value); with ``objects``, each
     group also lists its objects (what a lookup shows and tells owners, read with the match
@@ -47,8 +49,10 @@ def find(session: Session, *, viewer: Viewer, purpose: str, keys: list[Key],
     out: dict[Key, list[Group]] = defaultdict(list)
     if not keys:
         return out
-    wanted = set(keys)
-    values = sorted({v for _k, v in wanted})  # index order: probes reuse the same pages (4x fewer reads)
+    wanted = keys if isinstance(keys, (set, frozenset)) else set(keys)
+    # Index order: probes reuse the same pages (at 1M stored, 100,000 values: 0.07 s of SQLite
+    # sorted, 0.29 s unsorted, for 0.05 s of sorting; 2026-11-27).
+    values = sorted(set(map(itemgetter(1), wanted)))
     for row in repository.match_groups(session, viewer=viewer, purpose=purpose, table="observables",
                                        values=values, objects=objects):
         kind, value, org, contribution, handling, flag, n, first, last = row[:9]
