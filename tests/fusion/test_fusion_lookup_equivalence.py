@@ -184,3 +184,30 @@ def test_json_strings_is_json_dumps():
               for _ in range(2000)]
     for items in cases:
         assert hits._json_strings(items) == json.dumps(items), items
+
+
+def test_objects_shown_come_only_from_what_the_asker_may_read_and_owners_see_only_their_own(matrix):
+    """The objects now come with the match, which also returns rows the asker may not read (to
+    notify their owners): an answer shows only objects of handlings the asker may read, a
+    notification only its owner's own objects."""
+    from cyberfusion.errors import Forbidden
+    from sharing.helpers import indicator as matrix_indicator
+    from sharing.leak import HANDLINGS, VALUE_OF, VIEWERS, expected_for
+
+    id_of = {name: matrix_indicator("ipv4-addr", value)["id"] for name, value in VALUE_OF.items()}
+    owner_of = {id_of[name]: owner for name, (owner, _h, _v) in HANDLINGS.items()}
+    for key in VIEWERS:
+        try:
+            v = matrix.viewer(key)
+            with transaction(matrix.factory) as s:
+                result = hits.lookup(s, viewer=v, purpose="investigation", values=list(VALUE_OF.values()))
+        except Forbidden:
+            continue
+        shown = {o["id"] for r in result.results for o in r.get("details", {}).get("objects", [])}
+        assert shown == {id_of[n] for n in expected_for(key)}, key
+    with matrix.factory() as s:
+        for n in s.scalars(select(HitNotification)):
+            assert n.object_ids and all(matrix.orgs[owner_of[i]] == n.owner_org_id for i in n.object_ids), n.object_ids
+            owners_objects = {id_of[name] for name, (owner, _h, value) in HANDLINGS.items()
+                              if value == n.value and matrix.orgs[owner] == n.owner_org_id}
+            assert set(n.object_ids) == owners_objects

@@ -369,30 +369,6 @@ def _objects_statement(viewer: Viewer, purpose: str, table: str, dialect: str, s
     return q
 
 
-def owner_objects_for(session: Session, *, organisation_ids: Iterable[int], table: str,
-                      pairs: Iterable[tuple[str, str]], limit: int = 20_000) -> list[tuple[int, str, str, str]]:
-    """(owner, kind, value, stix_id) of the owners' own rows holding these values, for their inbox."""
-    pairs = set(pairs)
-    values = sorted({v for _k, v in pairs})
-    orgs = sorted(set(organisation_ids))
-    if not values or not orgs:
-        return []
-    dialect, shape = _dialect(session), _shape(values)
-    params = _values_param(values, dialect, shape) | {"owner_ids": orgs, "row_limit": limit}
-    return [tuple(r) for r in session.execute(_owner_objects_statement(table, dialect, shape), params)
-            if (r[1], r[2]) in pairs]
-
-
-@lru_cache(maxsize=64)
-def _owner_objects_statement(table: str, dialect: str, shape: str) -> Any:
-    t = TABLES[table]
-    src, where = _values_source(t, dialect, shape)
-    q = (select(t.organisation_id, t.kind, t.value, t.stix_id).select_from(src)
-         .where(t.organisation_id.in_(bindparam("owner_ids", expanding=True))).distinct()
-         .limit(bindparam("row_limit")))
-    return q if where is None else q.where(where)
-
-
 def sighting_counts(session: Session, *, viewer: Viewer, purpose: str, stix_ids: Iterable[str]) -> dict[str, int]:
     ids = sorted(set(stix_ids))
     if not ids:
