@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,10 @@ from cyberfusion.kit.observables import ip_range
 from cyberfusion.sharing.viewer import Viewer
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+class Group(NamedTuple):
+    # A named tuple, not a frozen dataclass: a lookup builds one per matched group, and the
+    # dataclass's __init__ (object.__setattr__ per field) cost ~5 us each, 0.05 s of CPU for the
+    # 10,000 hits of a 100,000-value batch (2026-11-27).
     kind: str  # the stored value's kind and value (may differ from the asked one: host, cidr)
     value: str
     table: str  # observables | terms

@@ -261,6 +261,9 @@ def group_objects(text: str | None) -> tuple[tuple[str, str], ...]:
     """(stix_id, object_type or "") of a group's aggregated objects column."""
     if not text:
         return ()
+    if "," not in text:  # one object: most groups
+        sid, _, otype = text.partition(" ")
+        return ((sid, otype),)
     return tuple((sid, otype) for sid, _, otype in (x.partition(" ") for x in text.split(",")))
 
 
