@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -536,8 +537,10 @@ def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
         if told != "no_hit":
             answers[(kind, value)]["references"].append(
                 {"reference": references[(org, kind, value)], "owner": owner_label, "contact": CONTACT_ROUTE})
+    by_owner = itemgetter("owner")
     for a in answers.values():
-        a["references"].sort(key=lambda r: r["owner"])
+        if len(a["references"]) > 1:  # nothing to order in the other nine answers in ten
+            a["references"].sort(key=by_owner)
 
 
 def _owner_objects(session: Session, answers: dict[matching.Key, dict[str, Any]],
