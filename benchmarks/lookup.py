@@ -1,6 +1,7 @@
 """Hit/no-hit lookups against a large store, each beside its ceiling measured in the same process.
 
     cd /work/main && PYTHONPATH=src python benchmarks/lookup.py [--n 1000000] [--batch 100000] [--requests 1000]
+        [--store PATH]
 
 a. single lookups over HTTP (uvicorn in a child process, keep-alive client): p50/p99, beside
    GET /healthz on the same connection (the HTTP + framework floor);
@@ -12,6 +13,11 @@ The store: --n observables of the ingest benchmark's mix in one contribution of 
 indexed for correlation by the same hook as ingest (fusion.correlate.after_import). They are
 written with executemany rather than parsed from STIX: the subject here is reading. The
 asker is a second organisation, so hits notify the owner as in production.
+With --store PATH the seeded store (observables, their index, the asker) is kept in PATH
+(SQLite, written once right after seeding, before anything is asked) and later runs with the
+same --n and --seed copy it instead of seeding again: every run still starts from the same
+never-asked store (a copy in the temporary directory; lookups write), and the asked values are
+the same (the seeding's random draws are replayed, not the writes). --requests 0 skips part a.
 Targets (informational): HTTP p99 < 5 ms on SQLite; batch >= 200,000 values/s.
 """
 
@@ -92,6 +98,63 @@ def asker(world: _common.World) -> tuple[Any, str]:
         viewer = partners.resolve_viewer(s, member, today=today)
         token = tokens.issue(s, member=member, expires_days=2).token
     return viewer, token
+
+
+def replay_values(n: int, seed: int) -> list[str]:
+    """The values ``populate`` wrote for (n, seed), from the same random draws, without writing."""
+    rng = random.Random(seed)
+    values: list[str] = []
+    for _ in range(n):
+        values.append(_common.observable(rng)[1])
+        rng.getrandbits(128)  # the stix id's draw
+    return values
+
+
+def keep_store(world: _common.World, store: Path, n: int, seed: int) -> None:
+    """Copy the freshly seeded SQLite store to ``store`` (online backup: consistent under WAL)."""
+    import json
+    import sqlite3
+
+    tmp = store.with_name(store.name + ".part")
+    tmp.unlink(missing_ok=True)
+    src = sqlite3.connect(world.engine.url.database)
+    dst = sqlite3.connect(tmp)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    tmp.replace(store)
+    store.with_name(store.name + ".json").write_text(json.dumps({"n": n, "seed": seed}))
+
+
+def reuse_store(store: Path, work: Path, n: int, seed: int) -> tuple[_common.World, Any, str]:
+    """A copy of a kept store in ``work``: the world, the asker's viewer and a fresh token."""
+    import json
+    import shutil
+
+    from sqlalchemy import select
+
+    from cyberfusion.auth import tokens
+    from cyberfusion.db import make_engine, make_sessionmaker, transaction
+    from cyberfusion.partners import service as partners
+    from cyberfusion.partners.models import Member
+
+    meta = json.loads(store.with_name(store.name + ".json").read_text())
+    if meta != {"n": n, "seed": seed}:
+        raise SystemExit(f"{store} holds a store seeded with {meta}, not n={n} seed={seed}")
+    db = work / "lookup.db"
+    shutil.copyfile(store, db)
+    engine = make_engine(f"sqlite:///{db}")
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        def member(email: str) -> Any:
+            return s.scalars(select(Member).where(Member.email == email)).one()
+        owner = partners.resolve_viewer(s, member("contributor@bench.example"))
+        asking = member("asker@bench.example")
+        viewer = partners.resolve_viewer(s, asking)
+        token = tokens.issue(s, member=asking, expires_days=2).token
+    return _common.World(engine, factory, owner, engine.dispose), viewer, token
 
 
 def asked_values(stored: list[str], count: int, seed: int) -> list[str]:
@@ -196,40 +259,7 @@ def run_set(stored: list[str], values: list[str]) -> float:
     return elapsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1_000_000, help="observables stored (default 1,000,000)")
-    ap.add_argument("--batch", type=int, default=100_000, help="values in the batch lookup (default 100,000)")
-    ap.add_argument("--requests", type=int, default=1000, help="single lookups over HTTP (default 1,000)")
-    ap.add_argument("--seed", type=int, default=_common.SEED)
-    args = ap.parse_args(argv)
-
-    with tempfile.TemporaryDirectory(prefix="cfc-bench-lookup-") as tmp:
-        work = Path(tmp)
-        print("cyberfusion lookup benchmark")
-        for k, v in _common.environment():
-            print(f"  {k:9} {v}")
-        print(f"  {'load':9} {_load()} (1/5/15-min load average at start; compare with cpus)")
-        print(f"  {'database':9} sqlite (temporary file)")
-        world = _common.fresh_world(None, work, "lookup")
-        try:
-            t = time.perf_counter()
-            stored = populate(world, args.n, args.seed)
-            print(f"  {'store':9} {args.n:,} observables written and indexed in {time.perf_counter() - t:.1f} s")
-            viewer, token = asker(world)
-            values = asked_values(stored, args.batch, args.seed)
-            print(f"  {'asked':9} {len(values):,} values, about {HIT_SHARE:.0%} of them stored")
-            print()
-
-            latencies = run_http(str(world.engine.url), work / "data", token, values, args.requests)
-            load_http = _load()
-            wall, cpu, result = run_batch(world, viewer, values)
-            load_batch = _load()
-            parse_s = run_parse(values)
-            set_s = run_set(stored, values)
-        finally:
-            world.cleanup()
-
+def report_http(latencies: dict[str, list[float]], load_http: str) -> None:
     lk, hz = latencies["lookup"], latencies["healthz"]
     print(f"a. single lookup over HTTP, {len(lk):,} requests, one value each (keep-alive, uvicorn child process)")
     _common.table([
@@ -247,6 +277,56 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   lookup p99 / healthz p99 = {p99 / pct(hz, 99):.1f}x;  p99 {p99:.2f} ms vs target < {P99_TARGET_MS} ms "
           f"({'met' if p99 < P99_TARGET_MS else 'NOT met'})")
     print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000, help="observables stored (default 1,000,000)")
+    ap.add_argument("--batch", type=int, default=100_000, help="values in the batch lookup (default 100,000)")
+    ap.add_argument("--requests", type=int, default=1000, help="single lookups over HTTP (default 1,000)")
+    ap.add_argument("--seed", type=int, default=_common.SEED)
+    ap.add_argument("--store", type=Path, default=None,
+                    help="keep the seeded store here (SQLite), or reuse it when it exists (same --n, --seed)")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="cfc-bench-lookup-") as tmp:
+        work = Path(tmp)
+        print("cyberfusion lookup benchmark")
+        for k, v in _common.environment():
+            print(f"  {k:9} {v}")
+        print(f"  {'load':9} {_load()} (1/5/15-min load average at start; compare with cpus)")
+        print(f"  {'database':9} sqlite (temporary file)")
+        if args.store is not None and args.store.exists():
+            world, viewer, token = reuse_store(args.store, work, args.n, args.seed)
+            stored = replay_values(args.n, args.seed)
+            print(f"  {'store':9} {args.n:,} observables: a copy of the store kept in {args.store}")
+        else:
+            world = _common.fresh_world(None, work, "lookup")
+        try:
+            if args.store is None or not args.store.exists():
+                t = time.perf_counter()
+                stored = populate(world, args.n, args.seed)
+                print(f"  {'store':9} {args.n:,} observables written and indexed in {time.perf_counter() - t:.1f} s")
+                viewer, token = asker(world)
+                if args.store is not None:
+                    keep_store(world, args.store, args.n, args.seed)
+                    print(f"  {'kept':9} the seeded store in {args.store}")
+            values = asked_values(stored, args.batch, args.seed)
+            print(f"  {'asked':9} {len(values):,} values, about {HIT_SHARE:.0%} of them stored")
+            print()
+
+            latencies = (run_http(str(world.engine.url), work / "data", token, values, args.requests)
+                         if args.requests else None)
+            load_http = _load()
+            wall, cpu, result = run_batch(world, viewer, values)
+            load_batch = _load()
+            parse_s = run_parse(values)
+            set_s = run_set(stored, values)
+        finally:
+            world.cleanup()
+
+    if latencies is not None:
+        report_http(latencies, load_http)
     n = len(values)
     rate = n / wall
     set_rate = n / set_s
