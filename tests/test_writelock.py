@@ -450,3 +450,31 @@ def test_across_processes_a_background_waiter_lets_a_later_request_go_first(tmp_
                 p.kill()
     got = out.read_text().split()
     assert got == (["H", "R", "ours"] if background else ["H", "ours", "R"])
+
+
+def test_the_trace_records_each_write_turn_with_its_holder(tmp_path):
+    # CFC_WRITELOCK_TRACE is read at import: a process of its own.
+    script = textwrap.dedent("""
+        import sys
+        from sqlalchemy import text
+        from cyberfusion import writelock
+        from cyberfusion.db import make_engine, make_sessionmaker, transaction
+        eng = make_engine(f"sqlite:///{sys.argv[1]}")
+        factory = make_sessionmaker(eng)
+        with transaction(factory) as s:
+            s.execute(text("CREATE TABLE t (i INTEGER)"))
+        with transaction(factory) as s:
+            s.execute(text("INSERT INTO t VALUES (1)"))
+        with writelock.holder("job:x"), transaction(factory) as s:
+            s.execute(text("INSERT INTO t VALUES (2)"))
+    """)
+    trace = tmp_path / "trace.jsonl"
+    env = {**os.environ, "CFC_WRITELOCK_TRACE": str(trace),
+           "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "tr.db")], env=env, check=True, timeout=60)
+    import json
+
+    turns = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [t["holder"] for t in turns][-1] == "job:x"
+    assert len(turns) >= 2 and all(t["asked"] <= t["taken"] <= t["released"] for t in turns)
+    assert writelock._TRACE_PATH is None  # off in this process: nothing written, nothing recorded
