@@ -54,6 +54,12 @@ BACKGROUND_YIELD_SECONDS = 0.5
 # Read once at import; off (None), each turn costs one global lookup more.
 _TRACE_PATH = os.environ.get("CFC_WRITELOCK_TRACE") or None
 _trace_mutex = threading.Lock()
+# CFC_WRITELOCK_SWITCH_INTERVAL=<seconds>: the interpreter's GIL switch interval while a thread of
+# this process holds the write lock (an experiment: a holder back from SQLite waits up to the
+# switch interval, 5 ms by default, for the GIL after each statement). Off (None): unchanged.
+_HOLD_SWITCH = float(os.environ["CFC_WRITELOCK_SWITCH_INTERVAL"]) if os.environ.get(
+    "CFC_WRITELOCK_SWITCH_INTERVAL") else None
+_switch_default = sys.getswitchinterval()
 # What the current thread's writes are for, where the call stack does not say (a job's kind).
 _holder: contextvars.ContextVar[str | None] = contextvars.ContextVar("cfc_writer", default=None)
 
@@ -204,15 +210,8 @@ class WriterLock:
         if not self._open():
             return True
         assert self._fd is not None and self._gate is not None and self._urgent is not None
-        # The gate first, even uncontended (two system calls more): a process whose writer waits
-        # holds it, so the holder's process cannot take the lock back at release before that
-        # writer has had its turn.
-        if _try_flock(self._gate):
-            try:
-                if (not background or not _held_elsewhere(self._urgent)) and _try_flock(self._fd):
-                    return True
-            finally:
-                fcntl.flock(self._gate, fcntl.LOCK_UN)
+        if (not background or not _held_elsewhere(self._urgent)) and _try_flock(self._fd):
+            return True  # uncontended: one system call (a background writer: three)
         if background:
             got = self._yield_to_requests(deadline)
             if got is not None:
@@ -340,6 +339,8 @@ class Connection(sqlite3.Connection):
                 raise sqlite3.OperationalError(
                     f"database is locked (no write turn within {self.lock_timeout:g} s)")
             self.holds_writer_lock = True
+            if _HOLD_SWITCH is not None:
+                sys.setswitchinterval(_HOLD_SWITCH)
             if _TRACE_PATH is not None:
                 self._trace = (self._trace[0], time.time(), self._trace[2])
         try:
@@ -378,6 +379,8 @@ class Connection(sqlite3.Connection):
         if self.holds_writer_lock:
             self.holds_writer_lock = False
             assert self.writer_lock is not None
+            if _HOLD_SWITCH is not None:
+                sys.setswitchinterval(_switch_default)
             self.writer_lock.release()
             if _TRACE_PATH is not None:
                 _trace_write(self)
