@@ -54,12 +54,6 @@ BACKGROUND_YIELD_SECONDS = 0.5
 # Read once at import; off (None), each turn costs one global lookup more.
 _TRACE_PATH = os.environ.get("CFC_WRITELOCK_TRACE") or None
 _trace_mutex = threading.Lock()
-# CFC_WRITELOCK_SWITCH_INTERVAL=<seconds>: the interpreter's GIL switch interval while a thread of
-# this process holds the write lock (an experiment: a holder back from SQLite waits up to the
-# switch interval, 5 ms by default, for the GIL after each statement). Off (None): unchanged.
-_HOLD_SWITCH = float(os.environ["CFC_WRITELOCK_SWITCH_INTERVAL"]) if os.environ.get(
-    "CFC_WRITELOCK_SWITCH_INTERVAL") else None
-_switch_default = sys.getswitchinterval()
 # What the current thread's writes are for, where the call stack does not say (a job's kind).
 _holder: contextvars.ContextVar[str | None] = contextvars.ContextVar("cfc_writer", default=None)
 
@@ -339,8 +333,6 @@ class Connection(sqlite3.Connection):
                 raise sqlite3.OperationalError(
                     f"database is locked (no write turn within {self.lock_timeout:g} s)")
             self.holds_writer_lock = True
-            if _HOLD_SWITCH is not None:
-                sys.setswitchinterval(_HOLD_SWITCH)
             if _TRACE_PATH is not None:
                 self._trace = (self._trace[0], time.time(), self._trace[2])
         try:
@@ -379,8 +371,6 @@ class Connection(sqlite3.Connection):
         if self.holds_writer_lock:
             self.holds_writer_lock = False
             assert self.writer_lock is not None
-            if _HOLD_SWITCH is not None:
-                sys.setswitchinterval(_switch_default)
             self.writer_lock.release()
             if _TRACE_PATH is not None:
                 _trace_write(self)
