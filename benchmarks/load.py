@@ -3,6 +3,7 @@
     cd /work/main && PYTHONPATH=src python benchmarks/load.py [--n 1000000] [--duration 60] [--workers 1]
         [--lookup-rate 200] [--search-rate 5] [--taxii-rate 10] [--upload-rate 1] [--database-url URL]
     PYTHONPATH=src python benchmarks/load.py --quick          # 10,000 observables, 10 s
+    ... [--keep-store DIR] [--trace-lock] [--server-src DIR]  # reuse a seeded store; who holds the write lock
 
 The store: --n indicators of the ingest benchmark's mix (benchmarks/_common.py) in one partner's
 contribution, written with direct inserts (the STIX object row and its observable row, as the
