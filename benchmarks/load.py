@@ -173,7 +173,7 @@ def kept_store(args: argparse.Namespace, n: int, work: Path) -> tuple[_common.Wo
 
     def cleanup() -> None:
         engine.dispose()
-        for suffix in ("", "-wal", "-shm", "-writer", "-writer-gate"):
+        for suffix in ("", "-wal", "-shm", "-writer", "-writer-gate", "-writer-urgent"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
 
     print(f"kept store {kept} copied in {time.perf_counter() - t:.1f} s", file=sys.stderr)

@@ -15,6 +15,15 @@ queue here before SQLite's lock instead:
   taken by that waiter while it polls, stops the holder's process from taking the lock back
   before the other process has had its turn. The kernel drops both when a process dies, so a
   killed writer (SIGKILL) never leaves the lock taken.
+* background work (``background()``: the job runner's claims and jobs) waits behind API requests:
+  in the process, waiting requests are handed the lock first; across processes, a request that
+  waits holds a shared lock on ``<database>-writer-urgent`` and a waiting background writer of
+  another process leaves the lock file alone meanwhile. Either way for at most
+  BACKGROUND_YIELD_SECONDS, after which the background writer takes the next turn (no
+  starvation); first come, first served among writers of one kind. A holder is never preempted.
+
+``CFC_WRITELOCK_TRACE=<file>`` records every write turn of the process (holder, asked, taken,
+released) for ``benchmarks/load.py --trace-lock``.
 
 A transaction takes the lock before it first writes (``BEGIN IMMEDIATE`` then, instead of the
 deferred ``BEGIN`` sqlite3 would issue) and gives it back when it commits or rolls back. Reads
