@@ -223,7 +223,7 @@ def fresh_world(database_url: str | None, work_dir: Path, tag: str) -> World:
 
         def cleanup() -> None:
             engine.dispose()
-            for suffix in ("", "-wal", "-shm", "-writer", "-writer-gate"):
+            for suffix in ("", "-wal", "-shm", "-writer", "-writer-gate", "-writer-urgent"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
     else:
         schema = f"bench_{tag}_{os.getpid()}"

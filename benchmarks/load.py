@@ -3,6 +3,7 @@
     cd /work/main && PYTHONPATH=src python benchmarks/load.py [--n 1000000] [--duration 60] [--workers 1]
         [--lookup-rate 200] [--search-rate 5] [--taxii-rate 10] [--upload-rate 1] [--database-url URL]
     PYTHONPATH=src python benchmarks/load.py --quick          # 10,000 observables, 10 s
+    ... [--keep-store DIR] [--trace-lock] [--server-src DIR]  # reuse a seeded store; who holds the write lock
 
 The store: --n indicators of the ingest benchmark's mix (benchmarks/_common.py) in one partner's
 contribution, written with direct inserts (the STIX object row and its observable row, as the
@@ -141,6 +142,60 @@ def seed(world: _common.World, n: int, *, seed: int, block: int = 10_000) -> lis
     return values
 
 
+def kept_store(args: argparse.Namespace, n: int, work: Path) -> tuple[_common.World, list[str], float] | None:
+    """--keep-store: the seeded store of an earlier run with the same --n, --seed and schema, copied
+    into this run's work directory (the copy is what the run writes to; the kept file stays as
+    seeded). None when there is none yet: the caller seeds and keeps it."""
+    from cyberfusion.db import make_engine, make_sessionmaker, migration_state, transaction
+    from cyberfusion.partners import repository
+    from cyberfusion.partners import service as partners
+
+    kept = Path(args.keep_store) / f"load-{n}-{args.seed}.db"
+    meta = kept.with_suffix(".json")
+    if not (kept.exists() and meta.exists()):
+        return None
+    info = json.loads(meta.read_text())
+    db = work / "load.db"
+    t = time.perf_counter()
+    shutil.copyfile(kept, db)
+    engine = make_engine(f"sqlite:///{db}")
+    current, head = migration_state(engine)
+    if current != head or info.get("schema") != head:
+        engine.dispose()
+        db.unlink()
+        print(f"kept store {kept} is at schema {current}, code needs {head}: seeding anew", file=sys.stderr)
+        return None
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as s:
+        member = repository.member_by_email(s, "contributor@bench.example")
+        assert member is not None
+        viewer = partners.resolve_viewer(s, member)
+
+    def cleanup() -> None:
+        engine.dispose()
+        for suffix in ("", "-wal", "-shm", "-writer", "-writer-gate", "-writer-urgent"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+    print(f"kept store {kept} copied in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    return _common.World(engine, factory, viewer, cleanup), info["values"], float(info["seeded"])
+
+
+def keep_store(args: argparse.Namespace, n: int, world: _common.World, values: list[str], seeded: float) -> None:
+    """Copy the freshly seeded store (checkpointed: one file) to --keep-store for later runs."""
+    from cyberfusion.db import migration_state
+
+    kept_dir = Path(args.keep_store)
+    kept_dir.mkdir(parents=True, exist_ok=True)
+    kept = kept_dir / f"load-{n}-{args.seed}.db"
+    with world.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        src = conn.exec_driver_sql("PRAGMA database_list").fetchall()[0][2]
+    shutil.copyfile(src, kept)
+    _current, head = migration_state(world.engine)
+    kept.with_suffix(".json").write_text(json.dumps({"n": n, "seed": args.seed, "schema": head, "seeded": seeded,
+                                                     "values": values}))
+
+
 def partner_token(world: _common.World) -> str:
     from cyberfusion.auth import tokens
     from cyberfusion.db import transaction
@@ -160,12 +215,14 @@ def server_url(world: _common.World) -> str:
     return url
 
 
-def start_server(database_url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(database_url: str, data_dir: Path, workers: int, trace: Path | None = None,
+                 src: Path = ROOT / "src") -> tuple[subprocess.Popen[bytes], str]:
     port = taxii_bench.free_port()
     # One secret for every worker process: sessions and TAXII cursors must verify in any of them.
-    env = {**os.environ, "CFC_DATABASE_URL": database_url, "CFC_DATA_DIR": str(data_dir),
+    env = {**os.environ, **({"CFC_WRITELOCK_TRACE": str(trace)} if trace else {}),
+           "CFC_DATABASE_URL": database_url, "CFC_DATA_DIR": str(data_dir),
            "CFC_SECRET_KEY": secrets.token_urlsafe(48), "CFC_LOG_LEVEL": "warning",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p)}
+           "PYTHONPATH": os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)}
     cmd = [sys.executable, "-m", "uvicorn", "cyberfusion.app:create_app", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning", "--no-access-log"]
     if workers > 1:
@@ -223,6 +280,31 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def lock_report(trace: Path, t0: float, t1: float) -> None:
+    """--trace-lock: the server's write turns released within the timed run, per holder: how many,
+    how long held (from taken to given back), how long waited for (from asked to taken), and the
+    share of the run the lock was held by each."""
+    turns = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    turns = [t for t in turns if t0 <= t["released"] <= t1]
+    by: dict[str, list[dict[str, Any]]] = {}
+    for t in turns:
+        by.setdefault(t["holder"], []).append(t)
+    rows = [("write turns by holder", "turns", "held p50 ms", "p99", "max", "held s", "% of run",
+             "waited p50 ms", "p99", "max")]
+    span = t1 - t0
+    for label, ts in sorted(by.items(), key=lambda kv: -sum(t["released"] - t["taken"] for t in kv[1])):
+        held = [t["released"] - t["taken"] for t in ts]
+        waited = [t["taken"] - t["asked"] for t in ts]
+        rows.append((label[:90], f"{len(ts):,}", f"{_common.pct_ms(held, 50):.1f}", f"{_common.pct_ms(held, 99):.1f}",
+                     f"{max(held) * 1000:.1f}", f"{sum(held):.2f}", f"{sum(held) / span:.1%}",
+                     f"{_common.pct_ms(waited, 50):.1f}", f"{_common.pct_ms(waited, 99):.1f}",
+                     f"{max(waited) * 1000:.1f}"))
+    print()
+    _common.table(rows)
+    held_all = sum(t["released"] - t["taken"] for t in turns)
+    print(f"lock held {held_all:.1f} s of {span:.1f} s ({held_all / span:.0%}), {len(turns):,} turns")
 
 
 # ---------------------------------------------------------------- the client
@@ -339,8 +421,9 @@ class Client:
 
 
 def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: list[Arrival],
-          max_wait: float) -> tuple[dict[str, Tally], float]:
-    """Send every arrival at its time from `connections` threads; (tallies, seconds from start to last answer).
+          max_wait: float) -> tuple[dict[str, Tally], float, tuple[float, float]]:
+    """Send every arrival at its time from `connections` threads; (tallies, seconds from start to last
+    answer, and that span in time.time()).
 
     An arrival that waited more than max_wait seconds for a free client thread is not sent but
     counted as an error (and its wait as its latency): the run stays bounded when the server falls
@@ -358,6 +441,7 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
     tallies = {kind: Tally() for kind in KINDS}
     todo: queue.SimpleQueue[Arrival | None] = queue.SimpleQueue()
     start = time.perf_counter() + 0.2
+    wall_start = time.time() + (start - time.perf_counter())
 
     def work() -> None:
         client = make_client()
@@ -388,7 +472,7 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
         todo.put(None)
     for th in threads:
         th.join()
-    return tallies, time.perf_counter() - start
+    return tallies, time.perf_counter() - start, (wall_start, time.time())
 
 
 # ---------------------------------------------------------------- main
@@ -418,6 +502,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="requests that waited longer for a client thread are dropped as errors (default 10 s)")
     ap.add_argument("--warmup", type=int, default=5, help="uncounted requests of each kind first (default 5)")
     ap.add_argument("--seed", type=int, default=_common.SEED)
+    ap.add_argument("--trace-lock", action="store_true",
+                    help="SQLite: the server records every write turn (CFC_WRITELOCK_TRACE, writelock.py) "
+                         "and the run ends with who held the write lock, how long, and how long each waited")
+    ap.add_argument("--server-src", default=str(ROOT / "src"), metavar="DIR",
+                    help="the source tree the server runs (default this checkout's src): the same client, "
+                         "schedule and store against another version, for before/after comparisons")
+    ap.add_argument("--keep-store", default=None, metavar="DIR",
+                    help="SQLite: keep the seeded store in DIR and, in later runs with the same --n, --seed "
+                         "and schema, start from a copy of it instead of seeding again (the copy is written "
+                         "to; the kept store stays as seeded)")
     ap.add_argument("--database-url", default=None,
                     help="default: a temporary SQLite file; postgresql+psycopg://... runs in a scratch schema")
     args = ap.parse_args(argv)
@@ -429,11 +523,20 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="cfc-bench-load-"))
     server: subprocess.Popen[bytes] | None = None
-    world = _common.fresh_world(args.database_url, work, "load")
+    if args.keep_store and args.database_url and not args.database_url.startswith("sqlite"):
+        raise SystemExit("--keep-store is for the SQLite store only")
+    reused = kept_store(args, n, work) if args.keep_store else None
+    if reused is not None:
+        world, stored, seeded = reused
+    else:
+        world = _common.fresh_world(args.database_url, work, "load")
     try:
-        t = time.perf_counter()
-        stored = seed(world, n, seed=args.seed)
-        seeded = time.perf_counter() - t
+        if reused is None:
+            t = time.perf_counter()
+            stored = seed(world, n, seed=args.seed)
+            seeded = time.perf_counter() - t
+            if args.keep_store:
+                keep_store(args, n, world, stored, seeded)
         _viewer, asker_token = lookup_bench.asker(world)
         partner = partner_token(world)
         arrivals = schedule(rates, duration, stored, args.seed)
@@ -442,19 +545,24 @@ def main(argv: list[str] | None = None) -> int:
                           number=10**9 + i)
                   for kind in KINDS if rates[kind] > 0 for i in range(args.warmup)]
         print(f"seeded {n:,} in {seeded:.1f} s; {len(arrivals):,} requests over {duration:.0f} s", file=sys.stderr)
-        server, base = start_server(server_url(world), work / "data", args.workers)
+        trace = work / "writelock.trace" if args.trace_lock else None
+        server, base = start_server(server_url(world), work / "data", args.workers, trace,
+                                    Path(args.server_src))
         cursors: deque[str] = deque()
 
         _common.settle_client_heap()
         load_before = os.getloadavg()
         server_cpu0 = process_tree_cpu(server.pid)
         client_cpu0, wall0 = time.process_time(), time.perf_counter()
-        tallies, elapsed = drive(lambda: Client(base, args, asker_token, partner, cursors), arrivals,
-                                 args.connections, warmup, args.max_wait)
+        tallies, elapsed, timed = drive(lambda: Client(base, args, asker_token, partner, cursors), arrivals,
+                                        args.connections, warmup, args.max_wait)
         client_cpu = time.process_time() - client_cpu0
         wall = time.perf_counter() - wall0
         server_cpu1 = process_tree_cpu(server.pid)
         load_after = os.getloadavg()
+        if trace is not None:
+            time.sleep(0.5)  # turns given back just before the end are written
+            trace_copy = trace.read_bytes() if trace.exists() else b""
     finally:
         if server is not None:
             stop_server(server)
@@ -503,6 +611,11 @@ def main(argv: list[str] | None = None) -> int:
     if server_cpu is not None and sent:
         print(f"server CPU per request sent: {server_cpu / sent * 1000:.1f} ms on average over this mix "
               f"(so at most ~{sent / server_cpu:,.0f} requests/s per busy core)")
+    if args.trace_lock:
+        kept = Path(tempfile.mkstemp(prefix="cfc-load-trace-")[1])
+        kept.write_bytes(trace_copy)
+        lock_report(kept, *timed)
+        print(f"(trace kept in {kept})")
     p99 = _common.pct_ms(lookups, 99)
     met = errors == 0 and p99 < P99_TARGET_MS and args.lookup_rate >= RATE_TARGET
     print(f"target (issue 11): 0 errors and lookup p99 < {P99_TARGET_MS:.0f} ms at >= {RATE_TARGET:.0f} lookups/s "

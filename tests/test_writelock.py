@@ -297,3 +297,184 @@ def test_a_connection_dropped_without_close_gives_the_turn_back(db):
     gc.collect()  # sqlite3's statement cache refers back to its connection: a cycle
     assert not lock._busy
     assert _count(db) == 0  # never committed
+
+
+# -- background work (jobs) lets waiting requests go first, without starving ------------------
+
+
+def _queue(lock: writelock.WriterLock, order: list[str], name: str, *, background: bool) -> threading.Thread:
+    """A thread waiting for `lock` (held), queued before this returns; it records its turn."""
+    def wait() -> None:
+        assert lock.acquire(10, background=background)
+        order.append(name)
+        lock.release()
+
+    queued = len(lock._waiters) + len(lock._background)
+    t = threading.Thread(target=wait)
+    t.start()
+    while len(lock._waiters) + len(lock._background) < queued + 1:
+        time.sleep(0.001)
+    return t
+
+
+def test_waiting_requests_go_before_waiting_background_work_each_kind_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(writelock, "BACKGROUND_YIELD_SECONDS", 60.0)
+    lock = writelock.WriterLock(str(tmp_path / "p.db"))
+    assert lock.acquire(1)
+    order: list[str] = []
+    threads = [_queue(lock, order, name, background=name.startswith("job"))
+               for name in ("job0", "req0", "job1", "req1", "req2")]
+    lock.release()
+    for t in threads:
+        t.join(10)
+    assert order == ["req0", "req1", "req2", "job0", "job1"]
+    assert not lock._busy and not lock._waiters and not lock._background
+
+
+def test_background_work_waits_for_requests_no_longer_than_its_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(writelock, "BACKGROUND_YIELD_SECONDS", 0.05)
+    lock = writelock.WriterLock(str(tmp_path / "s.db"))
+    assert lock.acquire(1)
+    order: list[str] = []
+    threads = [_queue(lock, order, "job0", background=True), _queue(lock, order, "req0", background=False)]
+    time.sleep(0.1)  # job0 has waited past its bound: the next turn is its own, requests or not
+    threads.append(_queue(lock, order, "req1", background=False))
+    lock.release()
+    for t in threads:
+        t.join(10)
+    assert order == ["job0", "req0", "req1"]
+
+
+def test_a_background_waiter_that_times_out_leaves_the_queue(tmp_path):
+    lock = writelock.WriterLock(str(tmp_path / "b.db"))
+    assert lock.acquire(1)
+    got: list[bool] = []
+    t = threading.Thread(target=lambda: got.append(lock.acquire(0.1, background=True)))
+    t.start()
+    t.join(10)
+    assert got == [False] and not lock._background
+    lock.release()
+    assert lock.acquire(0.1, background=True)
+    lock.release()
+    assert not lock._busy
+
+
+def test_jobs_write_as_background_work_requests_do_not(tmp_path):
+    import cyberfusion.jobs.handlers  # noqa: F401 - registers the job kinds
+    from cyberfusion.db import upgrade
+    from cyberfusion.jobs.service import enqueue, run_batch
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    lock = writelock.WriterLock.for_path(str(tmp_path / "jobs.db"))
+    real, seen = lock.acquire, []
+
+    def spy(timeout: float, *, background: bool = False) -> bool:
+        seen.append(background)
+        return real(timeout, background=background)
+
+    lock.acquire = spy  # type: ignore[method-assign]
+    try:
+        with transaction(factory) as s:  # as an API request would
+            enqueue(s, kind="taxii.purge_status")
+        assert seen == [False]
+        assert run_batch(factory, worker="w") == 1  # its claim, then the job and its completion
+        assert len(seen) == 3 and seen[1:] == [True, True]
+    finally:
+        del lock.acquire
+        engine.dispose()
+
+
+_ORDERED = textwrap.dedent("""
+    import sys, time
+    from cyberfusion import writelock
+    path, name, out, mode = sys.argv[1:5]
+    lock = writelock.WriterLock.for_path(path)
+    assert lock.acquire(20)
+    if mode == "hold":
+        print("holding", flush=True)
+        sys.stdin.readline()
+    with open(out, "a") as f:
+        f.write(name + "\\n")
+    time.sleep(0.05)
+    lock.release()
+""")
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_across_processes_a_background_waiter_lets_a_later_request_go_first(tmp_path, monkeypatch, background):
+    # H holds the lock; this process's writer starts waiting on it, then R (another process, a
+    # request) does. Background, ours lets R go first; interactive (the control), first come first served.
+    monkeypatch.setattr(writelock, "BACKGROUND_YIELD_SECONDS", 30.0)
+    path, out = str(tmp_path / "x.db"), tmp_path / "order.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+
+    def child(name: str, mode: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", _ORDERED, path, name, str(out), mode], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    holder = child("H", "hold")
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    lock = writelock.WriterLock(path)
+
+    def ours() -> None:
+        assert lock.acquire(20, background=background)
+        with open(out, "a") as f:
+            f.write("ours\n")
+        lock.release()
+
+    t = threading.Thread(target=ours)
+    t.start()
+    request = None
+    try:
+        while lock._fd is None:  # ours is waiting on H's lock file
+            time.sleep(0.001)
+        time.sleep(0.05)
+        request = child("R", "go")
+        probe = os.open(path + "-writer-urgent", os.O_RDWR)
+        deadline = time.monotonic() + 20
+        while not writelock._held_elsewhere(probe) and time.monotonic() < deadline:  # R waits
+            time.sleep(0.001)
+        os.close(probe)
+        if not background:  # R's wait shows only while ours holds the gate: give R time to queue
+            time.sleep(0.1)
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.wait(20) == 0 and request.wait(20) == 0
+        t.join(20)
+    finally:
+        for p in (holder, request):
+            if p is not None and p.poll() is None:
+                p.kill()
+    got = out.read_text().split()
+    assert got == (["H", "R", "ours"] if background else ["H", "ours", "R"])
+
+
+def test_the_trace_records_each_write_turn_with_its_holder(tmp_path):
+    # CFC_WRITELOCK_TRACE is read at import: a process of its own.
+    script = textwrap.dedent("""
+        import sys
+        from sqlalchemy import text
+        from cyberfusion import writelock
+        from cyberfusion.db import make_engine, make_sessionmaker, transaction
+        eng = make_engine(f"sqlite:///{sys.argv[1]}")
+        factory = make_sessionmaker(eng)
+        with transaction(factory) as s:
+            s.execute(text("CREATE TABLE t (i INTEGER)"))
+        with transaction(factory) as s:
+            s.execute(text("INSERT INTO t VALUES (1)"))
+        with writelock.holder("job:x"), transaction(factory) as s:
+            s.execute(text("INSERT INTO t VALUES (2)"))
+    """)
+    trace = tmp_path / "trace.jsonl"
+    env = {**os.environ, "CFC_WRITELOCK_TRACE": str(trace),
+           "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "tr.db")], env=env, check=True, timeout=60)
+    import json
+
+    turns = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [t["holder"] for t in turns][-1] == "job:x"
+    assert len(turns) >= 2 and all(t["asked"] <= t["taken"] <= t["released"] for t in turns)
+    assert writelock._TRACE_PATH is None  # off in this process: nothing written, nothing recorded

@@ -67,7 +67,8 @@ def data(imported):
     return imported
 
 
-def test_ingest_queues_one_job_that_links_each_observable_to_its_country_once(imported):
+def test_ingest_queues_one_job_that_links_each_observable_to_its_country_once(imported, monkeypatch):
+    monkeypatch.setattr(country_index, "STEP_SECONDS", 3600.0)  # one run, however slow the machine
     data = imported
     from cyberfusion.jobs.models import Job
     from cyberfusion.jobs.service import work
@@ -184,6 +185,7 @@ def test_the_job_in_steps_reaches_the_same_index(imported, monkeypatch):
 
 def test_the_rest_of_a_deleted_contribution_is_dropped(imported, monkeypatch):
     """Retention may delete a contribution part way through its indexing: the queued rest ends quietly."""
+    monkeypatch.setattr(country_index, "STEP_SECONDS", 3600.0)  # one run, however slow the machine
     from cyberfusion.jobs.models import Job
     from cyberfusion.jobs.service import enqueue, work
 
@@ -213,3 +215,20 @@ def test_a_second_run_over_the_same_contributions_adds_nothing_and_does_not_fail
     assert _indexed(data) == INDEXED
     with data.factory() as s:
         assert dict(s.execute(select(CountryIndexState.contribution_id, CountryIndexState.max_pk)).all()) == states
+
+
+def test_runs_bounded_in_time_take_one_contribution_each_and_reach_the_same_index(imported, monkeypatch):
+    """Past STEP_SECONDS a run stops after the contribution it is in and queues the rest (its
+    transaction holds SQLite's write lock meanwhile): one contribution a run at 0, same index."""
+    from cyberfusion.jobs.models import Job
+    from cyberfusion.jobs.service import work
+
+    monkeypatch.setattr(country_index, "STEP_SECONDS", 0.0)
+    with imported.factory() as s:
+        contributions = len(s.scalars(select(Contribution.id)).all())
+    assert contributions > 1
+    assert work(imported.factory, once=True, idle_sleep=0, kinds=["reports.index"]) == contributions
+    with imported.factory() as s:
+        results = s.scalars(select(Job.result).where(Job.kind == "reports.index", Job.status == "done")).all()
+    assert [len(r["contributions"]) for r in results] == [1] * contributions
+    assert _indexed(imported) == INDEXED

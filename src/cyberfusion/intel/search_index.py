@@ -18,9 +18,13 @@ from sqlalchemy.orm import Session
 from cyberfusion.intel import repository
 
 JOB_KIND = "search.index"
-# Rows one job run indexes: one transaction holding the write lock (~0.2 s of CPU per 20,000
-# benchmark rows, benchmarks/ingest.py); the rest is queued as the next run.
-JOB_STEP = 20_000
+# Rows one job run indexes: one transaction holding the write lock; the rest is queued as the
+# next run. FTS5 insert of the load benchmark's rows into a 200k-row index (2026-11-27, busy
+# machine): 20,000 rows 99 ms CPU / 235 ms wall, 2,000 rows 19 / 98 ms, 100 rows 1.3 / 13 ms:
+# 20,000 a run made API writes behind it wait that long after a large import.
+JOB_STEP = 2_000
+# catch_up (one transaction, no one waiting behind it by design): larger statements, fewer segments.
+CATCH_UP_STEP = 20_000
 
 
 def after_import(session: Session) -> None:
@@ -49,7 +53,7 @@ def catch_up(session: Session) -> int:
     """Index every row waiting for the job, now, in the caller's transaction (tools, tests)."""
     total = 0
     while True:
-        indexed, done = repository.index_search_rows(session, limit=JOB_STEP)
+        indexed, done = repository.index_search_rows(session, limit=CATCH_UP_STEP)
         total += indexed
         if done:
             return total

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cyberfusion import writelock
 from cyberfusion.db import transaction, utcnow
 from cyberfusion.errors import InvalidInput
 from cyberfusion.jobs import repository
@@ -73,13 +74,20 @@ def worker_name() -> str:
 
 def run_batch(factory: sessionmaker[Session], *, worker: str, limit: int = 20, lease: timedelta = LEASE,
               backoff: timedelta = BACKOFF, kinds: list[str] | None = None) -> int:
-    """Claim and run one batch; returns how many jobs were claimed."""
-    with transaction(factory) as session:
+    """Claim and run one batch; returns how many jobs were claimed. Its writes are background
+    work: with SQLite, API requests waiting for the write lock go first (writelock.background)."""
+    with writelock.background():
+        return _run_batch(factory, worker=worker, limit=limit, lease=lease, backoff=backoff, kinds=kinds)
+
+
+def _run_batch(factory: sessionmaker[Session], *, worker: str, limit: int, lease: timedelta,
+               backoff: timedelta, kinds: list[str] | None) -> int:
+    with writelock.holder("jobs:claim"), transaction(factory) as session:
         jobs = [(j.id, j.kind, dict(j.payload or {})) for j in
                 repository.claim(session, worker=worker, now=utcnow(), lease=lease, limit=limit, kinds=kinds)]
     for job_id, kind, payload in jobs:
         try:
-            with transaction(factory) as session:
+            with writelock.holder(f"job:{kind}"), transaction(factory) as session:
                 result = HANDLERS[kind](session, payload)
                 if not repository.finish(session, job_id=job_id, worker=worker, now=utcnow(), result=result):
                     raise _LeaseLost()
