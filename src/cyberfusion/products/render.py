@@ -14,6 +14,7 @@ import io
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # what json.dumps(ensure_ascii=False) uses
@@ -281,3 +282,22 @@ def csv_text(report: CompiledReport) -> str:
             w.writerow((titles[i.role], i.role, i.kind, value, crime, first, last, i.corroboration, sources, conf,
                         related, actions, basis, network))
     return out.getvalue()
+
+
+def files(report: CompiledReport, *, report_id: str, generated_at: datetime, generated_by: str, centre: str,
+          centre_identity: str, formats: Sequence[str]) -> dict[str, bytes]:
+    """The report's files in these formats (html, pdf, stix, csv), as stored."""
+    out: dict[str, bytes] = {}
+    if "html" in formats or "pdf" in formats:  # the PDF is printed from the HTML
+        html_text = html(report, report_id=report_id, generated_at=generated_at, generated_by=generated_by,
+                         centre=centre)
+        if "html" in formats:
+            out["html"] = html_text.encode()
+        if "pdf" in formats:
+            out["pdf"] = pdf(html_text)
+    if "stix" in formats:
+        out["stix"] = stix_bundle(report, report_id=report_id, generated_at=generated_at, centre=centre,
+                                  centre_identity=centre_identity).encode()
+    if "csv" in formats:
+        out["csv"] = csv_text(report).encode()
+    return out
