@@ -74,3 +74,21 @@ def test_no_worker_once_the_transaction_has_written(world, tmp_path, monkeypatch
     monkeypatch.setattr(worker.subprocess, "Popen", lambda *a, **k: started.append(a) or 1 / 0)
     _run(world, monkeypatch, min_rows=0)
     assert started == []
+
+
+def test_the_worker_is_stopped_when_the_run_fails(world, tmp_path, monkeypatch):
+    fx.build(world, tmp_path)
+    with transaction(world.factory) as s:
+        if s.get_bind().dialect.name != "sqlite":
+            pytest.skip("the worker is used on SQLite only")
+        country_index.ensure_indexed(s)
+    stopped = []
+    stop = worker.stop
+    monkeypatch.setattr(worker, "stop", lambda shared: stopped.append(shared) or stop(shared))
+
+    def fail(*a, **k):
+        raise RuntimeError("rendering failed")
+    monkeypatch.setattr(service, "_files", fail)
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        _run(world, monkeypatch, min_rows=0)
+    assert len(stopped) == 1 and stopped[0].process.returncode is not None

@@ -176,20 +176,24 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
         shared = worker.start(session, generator=viewer, recipients=recipients, period=span, k=k,
                               report_ids=report_ids, look=look)
         local = worker.mine(recipients, shared)
-        while local:
-            for compiled in iter_reports(session, generator=viewer, recipients=local, period=span, k=k,
-                                         set_aside=set_aside):
-                made[compiled.country] = (compiled, _files(compiled, report_ids[compiled.country], look), {})
-                set_aside()
-            local = []
-            if shared is not None:
-                shipped = worker.results(shared)
-                if shipped is None:  # the worker failed: its countries are made here
-                    local = shared.recipients
-                else:
-                    for s_ in shipped:
-                        made[s_.report.country] = (worker.ShippedReport(s_), s_.files, s_.digests)
-                shared = None
+        try:
+            while local:
+                for compiled in iter_reports(session, generator=viewer, recipients=local, period=span, k=k,
+                                             set_aside=set_aside):
+                    made[compiled.country] = (compiled, _files(compiled, report_ids[compiled.country], look), {})
+                    set_aside()
+                local = []
+                if shared is not None:
+                    shipped = worker.results(shared)
+                    if shipped is None:  # the worker failed: its countries are made here
+                        local = shared.recipients
+                    else:
+                        for s_ in shipped:
+                            made[s_.report.country] = (worker.ShippedReport(s_), s_.files, s_.digests)
+                    shared = None
+        finally:
+            if shared is not None:  # failed here before the worker's reports were taken
+                worker.stop(shared)
         for country in sorted(made):
             compiled, files, digests = made[country]
             _record(session, viewer=viewer, batch=batch, compiled=compiled, files=files, digests=digests,

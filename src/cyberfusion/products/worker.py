@@ -217,9 +217,16 @@ def results(shared: Shared) -> list[Shipped] | None:
         return out
     except Exception:  # noqa: BLE001 - the same reports are made here instead
         log.warning("country reports: the worker failed, its reports are made in this process", exc_info=True)
-        process.kill()
-        process.wait()
+        stop(shared)
         return None
     finally:
         if process.stdout is not None:
             process.stdout.close()
+
+
+def stop(shared: Shared) -> None:
+    """End the worker (its reports are no longer wanted)."""
+    shared.process.kill()
+    shared.process.wait()
+    if shared.process.stdout is not None:
+        shared.process.stdout.close()
