@@ -143,10 +143,11 @@ def main() -> None:
     if args.store:
         from sqlalchemy import text
 
-        from cyberfusion.db import make_engine
+        from cyberfusion.db import make_engine, upgrade
         copy = Path(tempfile.mkdtemp()) / "bench.db"
         shutil.copyfile(args.store, copy)
         engine = make_engine(f"sqlite:///{copy}")
+        upgrade(engine)  # a store kept by an older revision
         with engine.connect() as conn:
             analyst_id = conn.execute(text("SELECT id FROM members WHERE email = 'analyst@bench.example'")).scalar()
             args.n = conn.execute(text("SELECT count(*) FROM observables")).scalar()

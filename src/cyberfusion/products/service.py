@@ -140,9 +140,14 @@ def _recipients(session: Session, *, countries: Sequence[str], all_countries: bo
     return out
 
 
-def _file_row(report_id: str, fmt: str, content: bytes, sha256: str | None = None) -> ReportFile:
+def _file_row(report_id: str, fmt: str, content: bytes, sha256: str | None = None,
+              stored: tuple[bytes, str] | None = None) -> ReportFile:
+    """The stored file: its digest and size those of ``content``, its bytes compressed or not
+    (``render.stored_form``; given when computed elsewhere, as by the worker)."""
+    data, encoding = stored or render.stored_form(fmt, content)
     return ReportFile(report_id=report_id, format=fmt, media_type=MEDIA_TYPES[fmt],
-                      sha256=sha256 or hashlib.sha256(content).hexdigest(), size=len(content), content=content)
+                      sha256=sha256 or hashlib.sha256(content).hexdigest(), size=len(content), content=data,
+                      encoding=encoding)
 
 
 def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequence[str] = (),
@@ -166,7 +171,8 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
     look = worker.Look(generated_at=utcnow(), generated_by=viewer.email if viewer.member_id else OPERATOR_LABEL,
                        centre=centre, centre_identity=centre_identity, formats=tuple(formats))
     report_ids = {r.country: str(uuid.uuid4()) for r in sorted(recipients, key=lambda r: r.country)}
-    made: dict[str, tuple[CompiledReport, dict[str, bytes], dict[str, str]]] = {}
+    made: dict[str, tuple[CompiledReport, dict[str, bytes], dict[str, str], dict[str, tuple[bytes, str]]]]
+    made = {}  # country -> (report, files, their digests and stored forms if made by the worker)
     with older_objects_frozen() as set_aside:
         # The items (519,504 at 1M observables) live until the batch is returned: the collector's
         # full passes need not walk them again and again while the next reports are built and
@@ -180,7 +186,8 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
             while local:
                 for compiled in iter_reports(session, generator=viewer, recipients=local, period=span, k=k,
                                              set_aside=set_aside):
-                    made[compiled.country] = (compiled, _files(compiled, report_ids[compiled.country], look), {})
+                    files = _files(compiled, report_ids[compiled.country], look)
+                    made[compiled.country] = (compiled, files, {}, {})
                     set_aside()
                 local = []
                 if shared is not None:
@@ -189,15 +196,15 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
                         local = shared.recipients
                     else:
                         for s_ in shipped:
-                            made[s_.report.country] = (worker.ShippedReport(s_), s_.files, s_.digests)
+                            made[s_.report.country] = (worker.ShippedReport(s_), s_.files, s_.digests, s_.stored)
                     shared = None
         finally:
             if shared is not None:  # failed here before the worker's reports were taken
                 worker.stop(shared)
         for country in sorted(made):
-            compiled, files, digests = made[country]
+            compiled, files, digests, stored = made[country]
             _record(session, viewer=viewer, batch=batch, compiled=compiled, files=files, digests=digests,
-                    report_id=report_ids[country], span=span, all_countries=all_countries,
+                    stored=stored, report_id=report_ids[country], span=span, all_countries=all_countries,
                     generated_at=look.generated_at, send=send)
     session.flush()
     return batch
@@ -210,8 +217,8 @@ def _files(compiled: CompiledReport, report_id: str, look: worker.Look) -> dict[
 
 
 def _record(session: Session, *, viewer: Viewer, batch: Batch, compiled: CompiledReport, files: dict[str, bytes],
-            digests: dict[str, str], report_id: str, span: Period, all_countries: bool, generated_at: datetime,
-            send: bool) -> None:
+            digests: dict[str, str], stored: dict[str, tuple[bytes, str]], report_id: str, span: Period,
+            all_countries: bool, generated_at: datetime, send: bool) -> None:
     record = CountryReport(
         id=report_id, batch_id=batch.batch_id if all_countries else None, country=compiled.country,
         period=span.label, period_start=span.start, period_end=span.end,
@@ -221,7 +228,7 @@ def _record(session: Session, *, viewer: Viewer, batch: Batch, compiled: Compile
         item_count=compiled.size(), summary=compiled.summary(), sources=compiled.sources, status="generated")
     repository.add(session, record)
     for fmt, content in files.items():
-        session.add(_file_row(report_id, fmt, content, digests.get(fmt)))
+        session.add(_file_row(report_id, fmt, content, digests.get(fmt), stored.get(fmt)))
     _actor(session, viewer, action="report.country.generate", purpose=PURPOSE, object_ids=[report_id],
            detail={"country": compiled.country, "period": span.label,
                    "recipient_org_id": compiled.recipient.org_id, "items": compiled.size(),
@@ -331,4 +338,5 @@ def download(session: Session, *, viewer: Viewer, report_id: str, fmt: str) -> t
     repository.mark_downloaded(session, report_id=report_id, at=now)
     audit.record(session, action="report.country.download", viewer=viewer, purpose=record.purpose,
                  object_ids=[report_id], detail={"format": fmt, "sha256": row.sha256})
-    return row.content, row.media_type, f"{record.country}-{record.period}-{FILE_NAMES[fmt]}"
+    return (render.downloaded_form(row.content, row.encoding), row.media_type,
+            f"{record.country}-{record.period}-{FILE_NAMES[fmt]}")

@@ -52,8 +52,8 @@ class Look:
 
 @dataclass
 class Shipped:
-    """One report from the worker: the report without its items, the items packed, the files and
-    their SHA-256 digests."""
+    """One report from the worker: the report without its items, the items packed, the files, their
+    SHA-256 digests and their stored forms (``render.stored_form``)."""
 
     report: CompiledReport
     packed: bytes
@@ -61,6 +61,7 @@ class Shipped:
     counts: dict[str, int]
     files: dict[str, bytes]
     digests: dict[str, str]
+    stored: dict[str, tuple[bytes, str]]
 
 
 class ShippedReport(CompiledReport):
@@ -118,7 +119,8 @@ def _run(url: str, generator: Viewer, recipients: list[Recipient], period: Perio
                                      centre=look.centre, centre_identity=look.centre_identity, formats=look.formats)
                 out.append(Shipped(replace(compiled, items=[]), _pack(compiled.items), len(compiled.items),
                                    compiled.counts(), files,
-                                   {f: hashlib.sha256(b).hexdigest() for f, b in files.items()}))
+                                   {f: hashlib.sha256(b).hexdigest() for f, b in files.items()},
+                                   {f: render.stored_form(f, b) for f, b in files.items()}))
                 set_aside()
             session.rollback()
     finally:
