@@ -36,7 +36,7 @@ from cyberfusion.sharing.viewer import Viewer
 log = logging.getLogger(__name__)
 
 MIN_ROWS = 150_000  # rows of the country index in the period, below which one process does it all
-WORKER_SHARE = 0.5  # of the rows: the caller also stores every file
+WORKER_SHARE = 0.44  # of the rows: the caller also stores every file (balanced at 1M, busy machine)
 
 
 @dataclass
