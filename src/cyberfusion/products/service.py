@@ -172,7 +172,7 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
                        centre=centre, centre_identity=centre_identity, formats=tuple(formats))
     report_ids = {r.country: str(uuid.uuid4()) for r in sorted(recipients, key=lambda r: r.country)}
     made: dict[str, tuple[CompiledReport, dict[str, bytes], dict[str, str], dict[str, tuple[bytes, str]]]]
-    made = {}  # country -> (report, files, their digests and stored forms if made by the worker)
+    made = {}  # country -> (report, files, their digests, their stored forms)
     with older_objects_frozen() as set_aside:
         # The items (519,504 at 1M observables) live until the batch is returned: the collector's
         # full passes need not walk them again and again while the next reports are built and
@@ -187,7 +187,10 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
                 for compiled in iter_reports(session, generator=viewer, recipients=local, period=span, k=k,
                                              set_aside=set_aside):
                     files = _files(compiled, report_ids[compiled.country], look)
-                    made[compiled.country] = (compiled, files, {}, {})
+                    # digests and stored forms now, while a worker may still be busy
+                    made[compiled.country] = (compiled, files,
+                                              {f: hashlib.sha256(b).hexdigest() for f, b in files.items()},
+                                              {f: render.stored_form(f, b) for f, b in files.items()})
                     set_aside()
                 local = []
                 if shared is not None:
