@@ -96,6 +96,10 @@ class CompiledReport:
     def region(self) -> str:
         return region_of(self.country)
 
+    def size(self) -> int:
+        """Number of items."""
+        return len(self.items)
+
     def counts(self) -> dict[str, int]:
         out = {role: 0 for role in ROLES}
         for item in self.items:
@@ -104,7 +108,7 @@ class CompiledReport:
 
     def summary(self) -> dict[str, Any]:
         return {"country": self.country, "country_name": self.country_name, "region": self.region,
-                "period": self.period.label, "recipient": self.recipient.org_name, "items": len(self.items),
+                "period": self.period.label, "recipient": self.recipient.org_name, "items": self.size(),
                 "by_category": self.counts(), "withheld": self.withheld, "k_threshold": self.k_threshold,
                 "tlp": self.tlp, "geo_database": self.geo_database["source"],
                 "geo_database_date": self.geo_database["date"],

@@ -66,6 +66,8 @@ class ReportFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    # '' stored as it is; 'zlib': compressed (size and sha256 are the downloaded file's)
+    encoding: Mapped[str] = mapped_column(String(8), default="", server_default="")
 
 
 class HorizonNote(Base):

@@ -80,6 +80,15 @@ def scan_located(session: Session, *, start: datetime, end: datetime, countries:
     yield from session.connection().execute(q.execution_options(yield_per=batch)).partitions()
 
 
+def located_counts(session: Session, *, start: datetime, end: datetime, countries: Sequence[str]) -> dict[str, int]:
+    """Rows of the country index per country in the period (before the policy gate: how much reading
+    and building each country's report takes, to share the work between processes; never shown)."""
+    oc = ObservableCountry
+    q = (select(oc.country, func.count()).where(oc.country.in_(sorted(set(countries))), oc.seen_at >= start,
+                                                oc.seen_at < end).group_by(oc.country))
+    return {c: int(n) for c, n in session.execute(q)}
+
+
 # The contribution's crime type is not joined in: the sqlite3 module's cost is per value of each row
 # (about 1,000 instructions, cachegrind), and a run reads few contributions (``categories``).
 LOCATED_COLUMNS = ("country", "basis", "detail", "seen_at", "organisation_id", "handling_id", "contribution_id",

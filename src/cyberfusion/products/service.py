@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ from cyberfusion.kit.regions import country_code, country_name
 from cyberfusion.partners import repository as partners_repo
 from cyberfusion.partners import service as partners
 from cyberfusion.partners.models import Member, Organisation
-from cyberfusion.products import country_index, render, repository
+from cyberfusion.products import country_index, render, repository, worker
 from cyberfusion.products.country_report import (
     PURPOSE,
     CompiledReport,
@@ -62,7 +62,7 @@ class Batch:
 
     def summary_rows(self) -> list[dict[str, Any]]:
         return [{"country": g.report.country, "country_name": g.report.country_name, "region": g.report.region,
-                 "recipient": g.report.recipient.org_name, "items": len(g.report.items),
+                 "recipient": g.report.recipient.org_name, "items": g.report.size(),
                  **g.report.counts(), "withheld": g.report.withheld, "tlp": g.report.tlp,
                  "report_id": g.record.id} for g in self.reports]
 
@@ -140,9 +140,14 @@ def _recipients(session: Session, *, countries: Sequence[str], all_countries: bo
     return out
 
 
-def _file_row(report_id: str, fmt: str, content: bytes) -> ReportFile:
+def _file_row(report_id: str, fmt: str, content: bytes, sha256: str | None = None,
+              stored: tuple[bytes, str] | None = None) -> ReportFile:
+    """The stored file: its digest and size those of ``content``, its bytes compressed or not
+    (``render.stored_form``; given when computed elsewhere, as by the worker)."""
+    data, encoding = stored or render.stored_form(fmt, content)
     return ReportFile(report_id=report_id, format=fmt, media_type=MEDIA_TYPES[fmt],
-                      sha256=hashlib.sha256(content).hexdigest(), size=len(content), content=content)
+                      sha256=sha256 or hashlib.sha256(content).hexdigest(), size=len(content), content=data,
+                      encoding=encoding)
 
 
 def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequence[str] = (),
@@ -161,62 +166,80 @@ def generate(session: Session, *, viewer: Viewer, period: str, countries: Sequen
     if not recipients:
         return batch
     country_index.ensure_indexed(session)
+    host = partners_repo.host_centre(session)
+    centre, centre_identity = (host.name, host.identity_id) if host else ("host centre", "identity--" + str(uuid.uuid4()))
+    look = worker.Look(generated_at=utcnow(), generated_by=viewer.email if viewer.member_id else OPERATOR_LABEL,
+                       centre=centre, centre_identity=centre_identity, formats=tuple(formats))
+    report_ids = {r.country: str(uuid.uuid4()) for r in sorted(recipients, key=lambda r: r.country)}
+    made: dict[str, tuple[CompiledReport, dict[str, bytes], dict[str, str], dict[str, tuple[bytes, str]]]]
+    made = {}  # country -> (report, files, their digests, their stored forms)
     with older_objects_frozen() as set_aside:
         # The items (519,504 at 1M observables) live until the batch is returned: the collector's
         # full passes need not walk them again and again while the next reports are built and
         # rendered (nor the process's older heap: the loaded geolocation tables, SQLAlchemy). Those
         # passes were 16% of the run's CPU at 1M (14 passes, 2.97 of 18.1 s, benchmarks/reports.py);
         # what was read, batch by batch, and each report as soon as it is built are set aside.
-        compiled_reports = []
-        for compiled in iter_reports(session, generator=viewer, recipients=recipients, period=span, k=k,
-                                     set_aside=set_aside):
-            compiled_reports.append(compiled)
-            set_aside()
-        _render_and_record(session, viewer=viewer, batch=batch, compiled_reports=compiled_reports, span=span,
-                           all_countries=all_countries, formats=formats, send=send)
+        shared = worker.start(session, generator=viewer, recipients=recipients, period=span, k=k,
+                              report_ids=report_ids, look=look)
+        local = worker.mine(recipients, shared)
+        try:
+            while local:
+                for compiled in iter_reports(session, generator=viewer, recipients=local, period=span, k=k,
+                                             set_aside=set_aside):
+                    files = _files(compiled, report_ids[compiled.country], look)
+                    # digests and stored forms now, while a worker may still be busy
+                    made[compiled.country] = (compiled, files,
+                                              {f: hashlib.sha256(b).hexdigest() for f, b in files.items()},
+                                              {f: render.stored_form(f, b) for f, b in files.items()})
+                    set_aside()
+                local = []
+                if shared is not None:
+                    shipped = worker.results(shared)
+                    if shipped is None:  # the worker failed: its countries are made here
+                        local = shared.recipients
+                    else:
+                        for s_ in shipped:
+                            made[s_.report.country] = (worker.ShippedReport(s_), s_.files, s_.digests, s_.stored)
+                    shared = None
+        finally:
+            if shared is not None:  # failed here before the worker's reports were taken
+                worker.stop(shared)
+        for country in sorted(made):
+            compiled, files, digests, stored = made[country]
+            _record(session, viewer=viewer, batch=batch, compiled=compiled, files=files, digests=digests,
+                    stored=stored, report_id=report_ids[country], span=span, all_countries=all_countries,
+                    generated_at=look.generated_at, send=send)
     session.flush()
     return batch
 
 
-def _render_and_record(session: Session, *, viewer: Viewer, batch: Batch, compiled_reports: list[CompiledReport],
-                       span: Period, all_countries: bool, formats: Sequence[str], send: bool) -> None:
-    host = partners_repo.host_centre(session)
-    centre, centre_identity = (host.name, host.identity_id) if host else ("host centre", "identity--" + str(uuid.uuid4()))
-    now = utcnow()
-    generated_by = viewer.email if viewer.member_id else OPERATOR_LABEL
-    for compiled in compiled_reports:
-        report_id = str(uuid.uuid4())
-        files: dict[str, bytes] = {}
-        if "html" in formats or "pdf" in formats:  # the PDF is printed from the HTML
-            html_text = render.html(compiled, report_id=report_id, generated_at=now, generated_by=generated_by,
-                                    centre=centre)
-            if "html" in formats:
-                files["html"] = html_text.encode()
-            if "pdf" in formats:
-                files["pdf"] = render.pdf(html_text)
-        if "stix" in formats:
-            files["stix"] = render.stix_bundle(compiled, report_id=report_id, generated_at=now, centre=centre,
-                                               centre_identity=centre_identity).encode()
-        if "csv" in formats:
-            files["csv"] = render.csv_text(compiled).encode()
-        record = CountryReport(
-            id=report_id, batch_id=batch.batch_id if all_countries else None, country=compiled.country,
-            period=span.label, period_start=span.start, period_end=span.end,
-            recipient_org_id=compiled.recipient.org_id, purpose=PURPOSE,
-            generated_by_member_id=viewer.member_id or None, generated_by_org_id=viewer.org_id, generated_at=now,
-            geo_database=compiled.geo_database["source"], tlp=compiled.tlp, item_count=len(compiled.items),
-            summary=compiled.summary(), sources=compiled.sources, status="generated")
-        repository.add(session, record)
-        for fmt, content in files.items():
-            session.add(_file_row(report_id, fmt, content))
-        _actor(session, viewer, action="report.country.generate", purpose=PURPOSE, object_ids=[report_id],
-               detail={"country": compiled.country, "period": span.label,
-                       "recipient_org_id": compiled.recipient.org_id, "items": len(compiled.items),
-                       "withheld": compiled.withheld, "contributions": len(compiled.sources),
-                       "formats": sorted(files)})
-        if send:
-            _mark_sent(session, viewer, record)
-        batch.reports.append(Generated(record, compiled, files))
+def _files(compiled: CompiledReport, report_id: str, look: worker.Look) -> dict[str, bytes]:
+    return render.files(compiled, report_id=report_id, generated_at=look.generated_at,
+                        generated_by=look.generated_by, centre=look.centre, centre_identity=look.centre_identity,
+                        formats=look.formats)
+
+
+def _record(session: Session, *, viewer: Viewer, batch: Batch, compiled: CompiledReport, files: dict[str, bytes],
+            digests: dict[str, str], stored: dict[str, tuple[bytes, str]], report_id: str, span: Period,
+            all_countries: bool, generated_at: datetime, send: bool) -> None:
+    record = CountryReport(
+        id=report_id, batch_id=batch.batch_id if all_countries else None, country=compiled.country,
+        period=span.label, period_start=span.start, period_end=span.end,
+        recipient_org_id=compiled.recipient.org_id, purpose=PURPOSE,
+        generated_by_member_id=viewer.member_id or None, generated_by_org_id=viewer.org_id,
+        generated_at=generated_at, geo_database=compiled.geo_database["source"], tlp=compiled.tlp,
+        item_count=compiled.size(), summary=compiled.summary(), sources=compiled.sources, status="generated")
+    repository.add(session, record)
+    for fmt, content in files.items():
+        session.add(_file_row(report_id, fmt, content, digests.get(fmt), stored.get(fmt)))
+    _actor(session, viewer, action="report.country.generate", purpose=PURPOSE, object_ids=[report_id],
+           detail={"country": compiled.country, "period": span.label,
+                   "recipient_org_id": compiled.recipient.org_id, "items": compiled.size(),
+                   "withheld": compiled.withheld, "contributions": len(compiled.sources),
+                   "formats": sorted(files)})
+    if send:
+        _mark_sent(session, viewer, record)
+    batch.reports.append(Generated(record, compiled, files))
 
 
 def _mark_sent(session: Session, viewer: Viewer, record: CountryReport) -> None:
@@ -318,4 +341,5 @@ def download(session: Session, *, viewer: Viewer, report_id: str, fmt: str) -> t
     repository.mark_downloaded(session, report_id=report_id, at=now)
     audit.record(session, action="report.country.download", viewer=viewer, purpose=record.purpose,
                  object_ids=[report_id], detail={"format": fmt, "sha256": row.sha256})
-    return row.content, row.media_type, f"{record.country}-{record.period}-{FILE_NAMES[fmt]}"
+    return (render.downloaded_form(row.content, row.encoding), row.media_type,
+            f"{record.country}-{record.period}-{FILE_NAMES[fmt]}")
