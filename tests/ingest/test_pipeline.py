@@ -118,7 +118,7 @@ def test_one_bad_object_in_a_thousand_writes_nothing(world, engine, tmp_path, mo
     inserted: list[int] = []
     real_insert = pipeline.repository.insert_objects
     monkeypatch.setattr(pipeline.repository, "insert_objects",
-                        lambda session, rows: (inserted.append(len(rows)), real_insert(session, rows))[1])
+                        lambda session, rows, **kw: (inserted.append(len(rows)), real_insert(session, rows, **kw))[1])
     audit_before = counts(engine)["audit_log"]
 
     with pytest.raises(InvalidInput) as caught:
