@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 # and the pipe holds little; large enough that pickling per message is amortised.
 CHUNK = 500
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+IMPORTER_ARG = "--cyberfusion-ingest-worker-of="
 _BOOT = ("import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
          "from cyberfusion.ingest.worker import serve; serve()")
 
@@ -63,7 +64,8 @@ class Worker:
         job = {"fmt": fmt, "path": str(path), "file_name": file_name, "mapping": mapping,
                "default_time": default_time}
         try:
-            self.proc = popen([sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            # The importer's pid in the command line: `ps` shows whose worker it is.
+            self.proc = popen([sys.executable, "-c", _BOOT, f"{IMPORTER_ARG}{os.getpid()}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               close_fds=True)
             assert self.proc.stdin is not None and self.proc.stdout is not None
             _widen(self.proc.stdout)
@@ -132,10 +134,11 @@ def _widen(pipe: BinaryIO) -> None:
 # ---------------------------------------------------------------- the worker's side
 
 
-def _stop_when_orphaned(stdin: BinaryIO) -> None:
-    """Exit as soon as the importer closes our stdin or its process is gone."""
+def _stop_when_orphaned() -> None:
+    """Exit as soon as the importer closes our stdin or its process is gone (raw reads of fd 0:
+    no lock of sys.stdin's buffer, which interpreter shutdown would wait for)."""
     try:
-        while stdin.read(1 << 16):
+        while os.read(0, 1 << 16):
             pass
     finally:
         os._exit(0)
@@ -148,35 +151,39 @@ def _send(out: BinaryIO, kind: str, payload: Any) -> None:
 
 def serve() -> None:
     """Read one job from stdin, send its Prepared rows to stdout, then the end (or the error)."""
-    stdin = sys.stdin.buffer
-    job = pickle.load(stdin)
+    job = pickle.load(sys.stdin.buffer)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the row stream
-    threading.Thread(target=_stop_when_orphaned, args=(stdin,), daemon=True).start()
+    threading.Thread(target=_stop_when_orphaned, daemon=True).start()
+    try:
+        _work(job, out)
+    except BrokenPipeError:  # the importer is gone
+        pass
+    os._exit(0)  # all sent and flushed; no interpreter shutdown beside the watcher thread
+
+
+def _work(job: dict[str, Any], out: BinaryIO) -> None:
     from cyberfusion.ingest.formats import parse
 
     chunk: list[Prepared] = []
     try:
-        try:
-            for item in parse(job["fmt"], Path(job["path"]), file_name=job["file_name"], errors=None,
-                              mapping=job["mapping"], default_time=job["default_time"]):
-                chunk.append(prepare(item))
-                if len(chunk) >= CHUNK:
-                    _send(out, "rows", chunk)
-                    chunk = []
-        except InvalidInput as exc:
-            _send(out, "rows", chunk)
-            _send(out, "invalid", exc.problems)
-            return
-        except Exception as exc:  # noqa: BLE001 - handed to the importer, which raises it
-            _send(out, "rows", chunk)
-            try:
-                pickle.dumps(exc, _PROTOCOL)
-            except Exception:  # noqa: BLE001
-                exc = RuntimeError(f"ingest worker: {type(exc).__name__}: {exc}")
-            _send(out, "failed", exc)
-            return
+        for item in parse(job["fmt"], Path(job["path"]), file_name=job["file_name"], errors=None,
+                          mapping=job["mapping"], default_time=job["default_time"]):
+            chunk.append(prepare(item))
+            if len(chunk) >= CHUNK:
+                _send(out, "rows", chunk)
+                chunk = []
+    except InvalidInput as exc:
         _send(out, "rows", chunk)
-        _send(out, "end", time.process_time())
-    except BrokenPipeError:  # the importer is gone
-        os._exit(0)
+        _send(out, "invalid", exc.problems)
+        return
+    except Exception as exc:  # noqa: BLE001 - handed to the importer, which raises it
+        _send(out, "rows", chunk)
+        try:
+            pickle.dumps(exc, _PROTOCOL)
+        except Exception:  # noqa: BLE001
+            exc = RuntimeError(f"ingest worker: {type(exc).__name__}: {exc}")
+        _send(out, "failed", exc)
+        return
+    _send(out, "rows", chunk)
+    _send(out, "end", time.process_time())
