@@ -230,3 +230,36 @@ def test_the_worker_is_a_fresh_interpreter_not_a_fork(tmp_path) -> None:
     w.close()
     import sys
     assert calls[0][:2] == [sys.executable, "-c"]
+
+
+def test_sqlite_text_is_the_repository_conversion() -> None:
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from cyberfusion.ingest.rows import sqlite_text
+    from cyberfusion.intel.repository import _sqlite_datetime
+
+    rng = random.Random(4)
+    zones = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+    for _ in range(5000):
+        value = datetime(1970, 1, 2, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10**17))
+        value = value.astimezone(rng.choice(zones))
+        assert sqlite_text(value) == _sqlite_datetime(value)
+
+
+def test_the_worker_on_sqlite_sends_sqlite_times_and_held_versions_are_still_skipped(world, engine, tmp_path,
+                                                                                      monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    objects = _mixed(900)
+    first = import_as(world, "vendor", bundle_file(tmp_path, objects[:600], "first.json"))
+    again = import_as(world, "vendor", bundle_file(tmp_path, objects[300:] + objects[:10], "again.json"))
+    assert (first.objects, again.objects, again.skipped_versions) == (600, 300, 310)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 1 << 62)
+    here = import_as(world, "bank", bundle_file(tmp_path, objects, "all.json"))
+    assert here.objects == 900
+    with engine.connect() as conn:
+        def rows(org: int) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT stix_id, created, modified, valid_from, valid_until, data FROM stix_objects "
+                "WHERE organisation_id = :o ORDER BY stix_id"), {"o": org})]
+        assert rows(world.orgs["vendor"]) == rows(world.orgs["bank"])

@@ -39,7 +39,7 @@ class Prepared(NamedTuple):
     """What the importer needs of one parsed object (plain values: it crosses a process boundary)."""
 
     stix_id: str
-    modified: datetime  # with stix_id, the version key
+    modified: datetime | str  # with stix_id, the version key (str: with_sqlite_times)
     refs: Any  # object_marking_refs as parsed (decides the handling, with hints)
     hints: dict[str, Any]  # ParsedItem.handling
     location: str
@@ -78,6 +78,36 @@ def _text(value: Any) -> str:
 def _ts(obj: dict[str, Any], key: str) -> datetime | None:
     v = obj.get(key)
     return parse_ts(v) if isinstance(v, str) else None
+
+
+def sqlite_text(value: datetime) -> str:
+    """A UTC datetime as SQLite stores it (UTCDateTime + SQLAlchemy's SQLite DATETIME:
+    "YYYY-MM-DD HH:MM:SS.ffffff"); the same text as intel.repository's conversion (tested)."""
+    if value.tzinfo is UTC:
+        return value.isoformat(" ", "microseconds")[:26]
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def with_sqlite_times(row: Prepared, memo: dict[datetime, str]) -> Prepared:
+    """The row with its timestamps (version key, object and observable columns) as SQLite's text.
+
+    The ingest worker sends rows this way to an import on SQLite: the importer would convert
+    them anyway, and a text is cheaper to unpickle than a datetime; ``memo`` gives equal instants
+    one str object, which pickle then sends once per message."""
+    def text_of(value: Any) -> Any:
+        if value is None:
+            return None
+        text = memo.get(value)
+        if text is None:
+            if len(memo) >= 65_536:
+                memo.clear()
+            text = memo[value] = sqlite_text(value)
+        return text
+
+    r = row.row
+    new_row = (*r[:3], text_of(r[3]), text_of(r[4]), *r[5:7], text_of(r[7]), text_of(r[8]), *r[9:])
+    observables = [(*o[:6], text_of(o[6])) for o in row.observables]
+    return row._replace(modified=text_of(row.modified), row=new_row, observables=observables)
 
 
 def prepare(item: ParsedItem) -> Prepared:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cyberfusion.errors import InvalidInput
-from cyberfusion.ingest.rows import Prepared, prepare
+from cyberfusion.ingest.rows import Prepared, prepare, with_sqlite_times
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Worker:
 
     def __init__(self, *, fmt: str, path: Path, file_name: str, mapping: dict[str, str] | None,
                  default_time: datetime | None, fallback: Callable[[], Iterator[Prepared]],
+                 sqlite_times: bool = False,
                  popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen) -> None:
         self.fallback = fallback
         self.cpu_seconds = 0.0  # the worker's own CPU time, known once it has finished
@@ -62,7 +63,8 @@ class Worker:
         self.done = False
         self.proc: subprocess.Popen[bytes] | None = None
         job = {"fmt": fmt, "path": str(path), "file_name": file_name, "mapping": mapping,
-               "default_time": default_time}
+               "default_time": default_time,
+               "sqlite_times": sqlite_times}
         try:
             # The importer's pid in the command line: `ps` shows whose worker it is.
             self.proc = popen([sys.executable, "-c", _BOOT, f"{IMPORTER_ARG}{os.getpid()}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -166,10 +168,13 @@ def _work(job: dict[str, Any], out: BinaryIO) -> None:
     from cyberfusion.ingest.formats import parse
 
     chunk: list[Prepared] = []
+    sqlite_times = job.get("sqlite_times", False)
+    memo: dict[datetime, str] = {}
     try:
         for item in parse(job["fmt"], Path(job["path"]), file_name=job["file_name"], errors=None,
                           mapping=job["mapping"], default_time=job["default_time"]):
-            chunk.append(prepare(item))
+            row = prepare(item)
+            chunk.append(with_sqlite_times(row, memo) if sqlite_times else row)
             if len(chunk) >= CHUNK:
                 _send(out, "rows", chunk)
                 chunk = []

@@ -152,7 +152,8 @@ def _sqlite_bool(value: Any) -> int | None:
 _MISSING: Any = object()
 
 
-def _memo_datetimes(values: list[datetime | None], seen: dict[datetime | None, str | None]) -> list[str | None]:
+def _memo_datetimes(values: list[datetime | str | None],
+                    seen: dict[datetime | str | None, str | None]) -> list[str | None]:
     """_sqlite_datetime of each value, each distinct instant converted once (``seen``, shared by the
     batch's columns): a batch repeats many (date_added is one value; an indicator's created,
     modified and valid_from are often equal)."""
@@ -160,7 +161,8 @@ def _memo_datetimes(values: list[datetime | None], seen: dict[datetime | None, s
     for v in values:
         text_ = seen.get(v, _MISSING)
         if text_ is _MISSING:
-            text_ = seen[v] = _sqlite_datetime(v)
+            # A str is SQLite's text already (the ingest worker's rows: ingest.rows.with_sqlite_times).
+            text_ = seen[v] = v if type(v) is str else _sqlite_datetime(v)
         out.append(text_)
     return out
 
@@ -182,7 +184,7 @@ def _insert_many(session: Session, table: Any, rows: Sequence[Any], columns: Seq
     names = list(rows[0]) if columns is None else list(columns)
     values: list[Any] = ([[row[name] for row in rows] for name in names] if columns is None
                          else [list(c) for c in zip(*rows)])
-    seen: dict[datetime | None, str | None] = {None: None}
+    seen: dict[datetime | str | None, str | None] = {None: None}
     for i, name in enumerate(names):
         column_type = table.c[name].type
         if isinstance(column_type, UTCDateTime):
