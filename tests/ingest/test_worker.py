@@ -57,6 +57,10 @@ def _mixed(n: int) -> list[dict[str, Any]]:
             obj["description"] = f"Ünïcode ✓ {i}"
         if i % 13 == 0:
             obj["labels"] = ["malicious-activity", f"l{i % 3}"]
+        if i % 17 == 0:
+            obj["revoked"] = True
+        if i % 19 == 0:
+            obj["valid_until"] = "2027-01-01T00:00:00.123456Z"
         objects.append(obj)
     return objects
 
@@ -159,11 +163,13 @@ def test_closing_early_stops_the_worker(tmp_path) -> None:
 
 
 def _stored(engine, org_id: int) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
+    # On SQLite, the stored text itself (datetime, JSON and boolean columns as stored).
+    extra = ", typeof(o.labels), typeof(o.revoked), length(o.date_added)" if engine.dialect.name == "sqlite" else ""
     with engine.connect() as conn:
         objects = conn.execute(text(
             "SELECT o.stix_id, o.type, o.spec_version, o.created, o.modified, o.created_by_ref, o.revoked, "
             "o.valid_from, o.valid_until, o.confidence, o.labels, o.name, o.search_text, o.source_ref, "
-            "o.target_ref, o.data, h.tlp FROM stix_objects o JOIN handling h ON h.id = o.handling_id "
+            f"o.target_ref, o.data, h.tlp{extra} FROM stix_objects o JOIN handling h ON h.id = o.handling_id "
             "WHERE o.organisation_id = :o ORDER BY o.pk"), {"o": org_id}).all()
         observables = conn.execute(text(
             "SELECT b.kind, b.value, b.range_start, b.range_end, b.stix_id, b.object_type, b.seen_at, h.tlp "
@@ -247,7 +253,7 @@ def test_sqlite_text_is_the_repository_conversion() -> None:
         assert sqlite_text(value) == _sqlite_datetime(value)
 
 
-def test_the_worker_on_sqlite_sends_sqlite_times_and_held_versions_are_still_skipped(world, engine, tmp_path,
+def test_the_worker_on_sqlite_sends_sqlite_rows_and_held_versions_are_still_skipped(world, engine, tmp_path,
                                                                                       monkeypatch) -> None:
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     objects = _mixed(900)

@@ -28,7 +28,7 @@ from cyberfusion.fusion import correlate
 from cyberfusion.ingest.formats import FORMATS, parse  # noqa: F401 - FORMATS re-exported
 from cyberfusion.ingest.limits import NUL_PROBLEM
 from cyberfusion.ingest.rows import (OBJECT_COLUMNS, OBJECT_CONTEXT, OBSERVABLE_COLUMNS, OBSERVABLE_CONTEXT,
-                                     SCO_VERSION, Prepared, canonical, prepare, sqlite_text, with_sqlite_times)  # noqa: F401 - re-exported
+                                     SCO_VERSION, Prepared, canonical, prepare, for_sqlite, sqlite_text)  # noqa: F401 - re-exported
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel.models import Contribution
@@ -112,9 +112,9 @@ class Importer:
     """Stores one contribution's parsed items in batches."""
 
     def __init__(self, session: Session, *, viewer: Viewer, contribution: Contribution,
-                 spec: HandlingSpec, now: datetime, text_times: bool = False) -> None:
+                 spec: HandlingSpec, now: datetime, sqlite_rows: bool = False) -> None:
         self.session, self.viewer, self.contribution, self.spec, self.now = session, viewer, contribution, spec, now
-        self.text_times = text_times  # the rows' timestamps are SQLite text (rows.with_sqlite_times)
+        self.sqlite_rows = sqlite_rows  # the rows' values are SQLite's already (rows.for_sqlite)
         self.handling_ids: dict[HandlingSpec, int] = {spec: contribution.handling_id}
         # What decides an object's handling (_object_spec) -> its handling row: the spec is then
         # worked out once per distinct marking, not per object.
@@ -165,12 +165,14 @@ class Importer:
         if not self.pending:
             return
         held = self._held([(row.stix_id, row.modified) for row, _hid in self.pending])
-        if self.text_times and held:  # version keys as the rows hold them
+        if self.sqlite_rows and held:  # version keys as the rows hold them (SQLite text)
             held = {(stix_id, sqlite_text(modified)) for stix_id, modified in held}
         objects: list[tuple[Any, ...]] = []
         observables: list[tuple[Any, ...]] = []
         seen: set[tuple[str, datetime]] = set()
         cid, org_id, now = self.contribution.id, self.viewer.org_id, self.now  # ORM reads cost: once
+        if self.sqlite_rows:
+            now = sqlite_text(now)
         for row, hid in self.pending:
             key = (row.stix_id, row.modified)
             if key in held or key in seen:
@@ -182,8 +184,9 @@ class Importer:
             objects.append((*row.row, cid, org_id, hid, now))
             context = (cid, org_id, hid)
             observables.extend((*o, *context) for o in row.observables)
-        repository.insert_objects(self.session, objects, columns=_OBJECT_ROW)
-        repository.insert_observables(self.session, observables, columns=_OBSERVABLE_ROW)
+        repository.insert_objects(self.session, objects, columns=_OBJECT_ROW, converted=self.sqlite_rows)
+        repository.insert_observables(self.session, observables, columns=_OBSERVABLE_ROW,
+                                      converted=self.sqlite_rows)
         self.result.objects += len(objects)
         self.result.observables += len(observables)
         self.pending.clear()
@@ -269,18 +272,18 @@ def _import(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: Han
     if existing is not None:
         return ImportResult(existing.id, False, objects=existing.object_count)
     sqlite = session.get_bind().dialect.name == "sqlite"
-    with _rows_of(fmt, path, file_name=file_name, mapping=mapping, now=now, sqlite=sqlite) as (rows, text_times):
+    with _rows_of(fmt, path, file_name=file_name, mapping=mapping, now=now, sqlite=sqlite) as (rows, sqlite_rows):
         return _store(session, viewer=viewer, rows=rows, fmt=fmt, spec=spec, file_name=file_name,
                       digest=digest, source_format=source_format, progress=progress, now=now,
-                      text_times=text_times)
+                      sqlite_rows=sqlite_rows)
 
 
 @contextmanager
 def _rows_of(fmt: str, path: Path, *, file_name: str, mapping: dict[str, str] | None, now: datetime,
              sqlite: bool) -> Iterator[tuple[Iterator[Prepared], bool]]:
-    """The file's Prepared rows in file order, and whether their timestamps are SQLite text: from
-    the ingest worker for a large file (settings permitting; on SQLite it sends the timestamps as
-    SQLite's text, rows.with_sqlite_times), else parsed here. The worker is stopped on every way
+    """The file's Prepared rows in file order, and whether their values are SQLite's already: from
+    the ingest worker for a large file (settings permitting; on SQLite it sends them converted,
+    rows.for_sqlite), else parsed here. The worker is stopped on every way
     out of the import."""
     if not _parallel(path):
         yield _prepared(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping,
@@ -290,11 +293,11 @@ def _rows_of(fmt: str, path: Path, *, file_name: str, mapping: dict[str, str] | 
     def here() -> Iterator[Prepared]:  # the worker's fallback: rows of the same form
         memo: dict[datetime, str] = {}
         rows = _prepared(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping, default_time=now))
-        return (with_sqlite_times(r, memo) for r in rows) if sqlite else rows
+        return (for_sqlite(r, memo) for r in rows) if sqlite else rows
 
     from cyberfusion.ingest.worker import Worker
     worker = Worker(fmt=fmt, path=path, file_name=file_name, mapping=mapping, default_time=now, fallback=here,
-                    sqlite_times=sqlite)
+                    sqlite_rows=sqlite)
     try:
         yield iter(worker), sqlite
     finally:
@@ -315,7 +318,7 @@ def _parallel(path: Path) -> bool:
 
 def _store(session: Session, *, viewer: Viewer, rows: Iterator[Prepared], fmt: str, spec: HandlingSpec,
            file_name: str, digest: str, source_format: str | None, progress: Callable[[int], None] | None,
-           now: datetime, text_times: bool) -> ImportResult:
+           now: datetime, sqlite_rows: bool) -> ImportResult:
     ahead = list(islice(rows, PARSE_AHEAD))  # a bad object raises here: no lock taken, nothing written
     repository.lock_ingest(session)  # one import at a time until commit: exact "same file" check,
     existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest, now=now)
@@ -331,7 +334,7 @@ def _store(session: Session, *, viewer: Viewer, rows: Iterator[Prepared], fmt: s
         review_at=spec.review_at or now + timedelta(days=365 * 5), expires_at=spec.expires_at)
     repository.add(session, contribution)
     importer = Importer(session, viewer=viewer, contribution=contribution, spec=spec, now=added,
-                        text_times=text_times)
+                        sqlite_rows=sqlite_rows)
     for count, row in enumerate(chain(ahead, rows), 1):
         importer.add(row)
         if progress and count % 1000 == 0:

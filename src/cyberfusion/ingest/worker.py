@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import threading
@@ -37,13 +38,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cyberfusion.errors import InvalidInput
-from cyberfusion.ingest.rows import Prepared, prepare, with_sqlite_times
+from cyberfusion.ingest.rows import Prepared, prepare, for_sqlite
 
 log = logging.getLogger(__name__)
 
 # Prepared objects per message. Small enough that the importer waits little for the first one
 # and the pipe holds little; large enough that pickling per message is amortised.
 CHUNK = 500
+BUFFERED = 32  # messages: ~16 MB, 16,000 objects ahead at most
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 IMPORTER_ARG = "--cyberfusion-ingest-worker-of="
 _BOOT = ("import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
@@ -55,16 +57,22 @@ class Worker:
 
     def __init__(self, *, fmt: str, path: Path, file_name: str, mapping: dict[str, str] | None,
                  default_time: datetime | None, fallback: Callable[[], Iterator[Prepared]],
-                 sqlite_times: bool = False,
+                 sqlite_rows: bool = False,
                  popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen) -> None:
         self.fallback = fallback
         self.cpu_seconds = 0.0  # the worker's own CPU time, known once it has finished
         self.received = 0
         self.done = False
         self.proc: subprocess.Popen[bytes] | None = None
+        # Messages (pickled bytes) read off the pipe by a thread as soon as the worker writes
+        # them, up to BUFFERED ahead of the importer: the worker goes on parsing while the importer
+        # inserts a batch or commits, instead of waiting on a full pipe for it to read.
+        self.messages: queue.Queue[bytes | None] = queue.Queue(BUFFERED)
+        self.stop = threading.Event()
+        self.reader: threading.Thread | None = None
         job = {"fmt": fmt, "path": str(path), "file_name": file_name, "mapping": mapping,
                "default_time": default_time,
-               "sqlite_times": sqlite_times}
+               "sqlite_rows": sqlite_rows}
         try:
             # The importer's pid in the command line: `ps` shows whose worker it is.
             self.proc = popen([sys.executable, "-c", _BOOT, f"{IMPORTER_ARG}{os.getpid()}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -74,6 +82,9 @@ class Worker:
             pickle.dump(list(sys.path), self.proc.stdin, _PROTOCOL)
             pickle.dump(job, self.proc.stdin, _PROTOCOL)
             self.proc.stdin.flush()  # stdin stays open: its end of file tells the worker to stop
+            self.reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True,
+                                           name="ingest-worker-reader")
+            self.reader.start()
         except (OSError, ValueError) as exc:
             log.warning("ingest worker could not be started (%s); importing in-process", exc)
             self.close()
@@ -83,11 +94,13 @@ class Worker:
         if proc is None:
             yield from self.fallback()
             return
-        assert proc.stdout is not None
         while True:
+            message = self.messages.get()
             try:
-                kind, payload = pickle.load(proc.stdout)
-            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                if message is None:
+                    raise EOFError("no more messages")
+                kind, payload = pickle.loads(message)
+            except (EOFError, pickle.UnpicklingError) as exc:
                 log.warning("ingest worker ended early (%s, exit %s); parsing the rest in-process",
                             type(exc).__name__, proc.poll())
                 self.close()
@@ -104,23 +117,51 @@ class Worker:
             else:  # "failed": what the parser raised besides InvalidInput (a bug, MemoryError …)
                 raise payload
 
+    def _read(self, stream: BinaryIO) -> None:
+        """The reader thread: length-prefixed messages off the pipe into the queue, then None."""
+        try:
+            while not self.stop.is_set():
+                head = stream.read(8)
+                if len(head) < 8:
+                    break
+                size = int.from_bytes(head, "little")
+                body = stream.read(size)
+                if len(body) < size:
+                    break
+                self._put(body)
+        except (OSError, ValueError):
+            pass
+        self._put(None)
+
+    def _put(self, message: bytes | None) -> None:
+        while not self.stop.is_set():
+            try:
+                self.messages.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     def close(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        self.stop.set()
         if not self.done:  # stopped half-way: no need to wait for the rest of its file
             proc.terminate()
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()  # the worker exits at its stdin's end of file in any case
+        except OSError:
+            pass
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=5)  # the pipe is at its end: the worker is gone
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _widen(pipe: BinaryIO) -> None:
@@ -147,7 +188,9 @@ def _stop_when_orphaned() -> None:
 
 
 def _send(out: BinaryIO, kind: str, payload: Any) -> None:
-    pickle.dump((kind, payload), out, _PROTOCOL)
+    message = pickle.dumps((kind, payload), _PROTOCOL)
+    out.write(len(message).to_bytes(8, "little"))
+    out.write(message)
     out.flush()
 
 
@@ -168,13 +211,13 @@ def _work(job: dict[str, Any], out: BinaryIO) -> None:
     from cyberfusion.ingest.formats import parse
 
     chunk: list[Prepared] = []
-    sqlite_times = job.get("sqlite_times", False)
+    sqlite_rows = job.get("sqlite_rows", False)
     memo: dict[datetime, str] = {}
     try:
         for item in parse(job["fmt"], Path(job["path"]), file_name=job["file_name"], errors=None,
                           mapping=job["mapping"], default_time=job["default_time"]):
             row = prepare(item)
-            chunk.append(with_sqlite_times(row, memo) if sqlite_times else row)
+            chunk.append(for_sqlite(row, memo) if sqlite_rows else row)
             if len(chunk) >= CHUNK:
                 _send(out, "rows", chunk)
                 chunk = []
