@@ -273,8 +273,9 @@ def test_killed_import_leaves_no_trace(world, engine, tmp_path) -> None:
     with world.factory() as s:
         report = verify(s)
     assert (report.ok, report.entries) == (True, audit_before)
-    # The file is large enough for the ingest worker, which does not outlive its killed importer.
-    assert path.stat().st_size >= pipeline.PARALLEL_MIN_BYTES and len(workers) == 1
+    # The file is large enough for the ingest worker (alive at the kill, or done with the file
+    # already), which does not outlive its killed importer (see also tests/ingest/test_worker.py).
+    assert path.stat().st_size >= pipeline.PARALLEL_MIN_BYTES and len(workers) <= 1
     assert worker_pids(proc.pid, wait=10) == []
 
     result = import_as(world, "vendor", path)

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +270,34 @@ def test_the_worker_on_sqlite_sends_sqlite_rows_and_held_versions_are_still_skip
                 "SELECT stix_id, created, modified, valid_from, valid_until, data FROM stix_objects "
                 "WHERE organisation_id = :o ORDER BY stix_id"), {"o": org})]
         assert rows(world.orgs["vendor"]) == rows(world.orgs["bank"])
+
+
+ORPHAN_SCRIPT = r"""
+import sys, time
+from pathlib import Path
+from cyberfusion.ingest.worker import Worker
+path = Path(sys.argv[1])
+w = Worker(fmt="stix", path=path, file_name=path.name, mapping=None, default_time=None, fallback=lambda: iter(()))
+next(iter(w))
+print(w.proc.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_importer_leaves_no_worker_behind(tmp_path) -> None:
+    path = bundle_file(tmp_path, ip_indicators(40_000), "large.json")  # far more than the worker buffers
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(worker.__file__).parents[2]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(path)], env=env, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        child = int(proc.stdout.readline())
+        assert worker_pids(proc.pid) == [child]  # alive, blocked on a full buffer
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert worker_pids(proc.pid, wait=10) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
