@@ -301,3 +301,22 @@ def test_a_killed_importer_leaves_no_worker_behind(tmp_path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_rows_prepared_for_sqlite_are_the_repository_conversions(tmp_path) -> None:
+    from cyberfusion.intel.repository import _memo_json, _sqlite_bool, _sqlite_datetime
+
+    path = bundle_file(tmp_path, _mixed(600), "mixed.json")
+    memo: dict[Any, str] = {}
+    plain = _here("stix", path)
+    for item, p in zip(parse("stix", path, file_name=path.name, errors=None), plain, strict=True):
+        s = prepare(item, memo)
+        assert s.modified == _sqlite_datetime(p.modified)
+        expected = list(p.row)
+        for i in (3, 4, 7, 8):
+            expected[i] = _sqlite_datetime(expected[i])
+        expected[6] = _sqlite_bool(expected[6])
+        expected[10] = _memo_json([expected[10]])[0]
+        assert list(s.row) == expected
+        assert s.observables == [(*o[:6], _sqlite_datetime(o[6])) for o in p.observables]
+        assert (s.stix_id, s.refs, s.hints, s.location, s.nul) == (p.stix_id, p.refs, p.hints, p.location, p.nul)

@@ -28,7 +28,7 @@ from cyberfusion.fusion import correlate
 from cyberfusion.ingest.formats import FORMATS, parse  # noqa: F401 - FORMATS re-exported
 from cyberfusion.ingest.limits import NUL_PROBLEM
 from cyberfusion.ingest.rows import (OBJECT_COLUMNS, OBJECT_CONTEXT, OBSERVABLE_COLUMNS, OBSERVABLE_CONTEXT,
-                                     SCO_VERSION, Prepared, canonical, prepare, for_sqlite, sqlite_text)  # noqa: F401 - re-exported
+                                     SCO_VERSION, Prepared, canonical, prepare, sqlite_text)  # noqa: F401 - re-exported
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel.models import Contribution
@@ -114,7 +114,7 @@ class Importer:
     def __init__(self, session: Session, *, viewer: Viewer, contribution: Contribution,
                  spec: HandlingSpec, now: datetime, sqlite_rows: bool = False) -> None:
         self.session, self.viewer, self.contribution, self.spec, self.now = session, viewer, contribution, spec, now
-        self.sqlite_rows = sqlite_rows  # the rows' values are SQLite's already (rows.for_sqlite)
+        self.sqlite_rows = sqlite_rows  # the rows' values are SQLite's already (rows.prepare for SQLite)
         self.handling_ids: dict[HandlingSpec, int] = {spec: contribution.handling_id}
         # What decides an object's handling (_object_spec) -> its handling row: the spec is then
         # worked out once per distinct marking, not per object.
@@ -283,7 +283,7 @@ def _rows_of(fmt: str, path: Path, *, file_name: str, mapping: dict[str, str] | 
              sqlite: bool) -> Iterator[tuple[Iterator[Prepared], bool]]:
     """The file's Prepared rows in file order, and whether their values are SQLite's already: from
     the ingest worker for a large file (settings permitting; on SQLite it sends them converted,
-    rows.for_sqlite), else parsed here. The worker is stopped on every way
+    rows.prepare), else parsed here. The worker is stopped on every way
     out of the import."""
     if not _parallel(path):
         yield _prepared(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping,
@@ -291,9 +291,9 @@ def _rows_of(fmt: str, path: Path, *, file_name: str, mapping: dict[str, str] | 
         return
 
     def here() -> Iterator[Prepared]:  # the worker's fallback: rows of the same form
-        memo: dict[datetime, str] = {}
-        rows = _prepared(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping, default_time=now))
-        return (for_sqlite(r, memo) for r in rows) if sqlite else rows
+        memo: dict[Any, str] | None = {} if sqlite else None
+        return (prepare(item, memo) for item in parse(fmt, path, file_name=file_name, errors=None,
+                                                      mapping=mapping, default_time=now))
 
     from cyberfusion.ingest.worker import Worker
     worker = Worker(fmt=fmt, path=path, file_name=file_name, mapping=mapping, default_time=now, fallback=here,

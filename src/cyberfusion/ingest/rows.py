@@ -91,44 +91,38 @@ def sqlite_text(value: datetime) -> str:
 _JSON_NULL = json.dumps(None)
 
 
-def for_sqlite(row: Prepared, memo: dict[Any, str]) -> Prepared:
-    """The row with its values as SQLite stores them (the conversions of intel.repository's bulk
-    insert, done here): timestamps (version key, object and observable columns) as text, labels
-    as JSON text (None as 'null', as SQLAlchemy's JSON type stores it), revoked as 0/1.
+def _sqlite_value(value: datetime | None, memo: dict[Any, str]) -> str | None:
+    if value is None:
+        return None
+    text = memo.get(value)
+    if text is None:
+        if len(memo) >= 65_536:
+            memo.clear()
+        text = memo[value] = sqlite_text(value)
+    return text
 
-    The ingest worker sends rows this way to an import on SQLite: the importer would convert
-    them anyway (15 % of its CPU, measured), and a text is cheaper to unpickle than a datetime;
-    ``memo`` gives equal values one str object, which pickle then sends once per message."""
-    def text_of(value: Any) -> Any:
-        if value is None:
-            return None
-        text = memo.get(value)
-        if text is None:
-            if len(memo) >= 65_536:
-                memo.clear()
-            text = memo[value] = sqlite_text(value)
-        return text
 
-    r = row.row
-    labels = r[10]
+def _sqlite_labels(labels: Any, memo: dict[Any, str]) -> str:
     if labels is None:
-        labels = _JSON_NULL
-    elif type(labels) is list and all(type(x) is str for x in labels):
+        return _JSON_NULL  # SQLAlchemy's JSON type stores None as 'null'
+    if type(labels) is list and all(type(x) is str for x in labels):
         key = ("labels", *labels)
         text = memo.get(key)
         if text is None:
             text = memo[key] = json.dumps(labels)
-        labels = text
-    else:
-        labels = json.dumps(labels)
-    new_row = (*r[:3], text_of(r[3]), text_of(r[4]), r[5], int(bool(r[6])), text_of(r[7]), text_of(r[8]), r[9],
-               labels, *r[11:])
-    observables = [(*o[:6], text_of(o[6])) for o in row.observables]
-    return row._replace(modified=text_of(row.modified), row=new_row, observables=observables)
+        return text
+    return json.dumps(labels)
 
 
-def prepare(item: ParsedItem) -> Prepared:
-    """The version key, object row and observable rows of one parsed object."""
+def prepare(item: ParsedItem, sqlite: dict[Any, str] | None = None) -> Prepared:
+    """The version key, object row and observable rows of one parsed object.
+
+    With ``sqlite`` (a memo, kept across a file's objects), the values are SQLite's, as
+    intel.repository's bulk insert would convert them: timestamps (version key included) as
+    text, labels as JSON text, revoked as 0/1. The ingest worker sends rows this way to an import
+    on SQLite: the importer then inserts them as they are (its conversions were 15 % of its CPU),
+    a text is cheaper to unpickle than a datetime, and the memo gives equal values one str
+    object, which pickle sends once per message."""
     obj = item.obj
     get = obj.get
     stix_id = obj["id"]
@@ -146,12 +140,19 @@ def prepare(item: ParsedItem) -> Prepared:
     target_ref = get("target_ref")
     confidence = get("confidence")
     valid_from = _ts(obj, "valid_from")
-    row = (stix_id, otype, get("spec_version", "2.1"), created, modified, get("created_by_ref"),
-           bool(get("revoked", False)), valid_from, _ts(obj, "valid_until"),
-           confidence if isinstance(confidence, int) else None, get("labels"), name, search,
+    valid_until = _ts(obj, "valid_until")
+    revoked: Any = bool(get("revoked", False))
+    labels = get("labels")
+    seen_at: Any = valid_from or _ts(obj, "first_observed") or created or modified
+    if sqlite is not None:
+        created, modified, valid_from, valid_until, seen_at = (  # type: ignore[assignment]
+            _sqlite_value(created, sqlite), _sqlite_value(modified, sqlite), _sqlite_value(valid_from, sqlite),
+            _sqlite_value(valid_until, sqlite), _sqlite_value(seen_at, sqlite))
+        revoked, labels = int(revoked), _sqlite_labels(labels, sqlite)
+    row = (stix_id, otype, get("spec_version", "2.1"), created, modified, get("created_by_ref"), revoked,
+           valid_from, valid_until, confidence if isinstance(confidence, int) else None, labels, name, search,
            source_ref if isinstance(source_ref, str) else None,
            target_ref if isinstance(target_ref, str) else None, data)
-    seen_at = valid_from or _ts(obj, "first_observed") or created or modified
     observables = []
     for kind, val in item.observables if item.observables is not None else observables_of(obj):
         start = end = None

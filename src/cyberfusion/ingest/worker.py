@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cyberfusion.errors import InvalidInput
-from cyberfusion.ingest.rows import Prepared, prepare, for_sqlite
+from cyberfusion.ingest.rows import Prepared, prepare
 
 log = logging.getLogger(__name__)
 
@@ -212,12 +212,11 @@ def _work(job: dict[str, Any], out: BinaryIO) -> None:
 
     chunk: list[Prepared] = []
     sqlite_rows = job.get("sqlite_rows", False)
-    memo: dict[datetime, str] = {}
+    memo: dict[Any, str] | None = {} if sqlite_rows else None
     try:
         for item in parse(job["fmt"], Path(job["path"]), file_name=job["file_name"], errors=None,
                           mapping=job["mapping"], default_time=job["default_time"]):
-            row = prepare(item)
-            chunk.append(for_sqlite(row, memo) if sqlite_rows else row)
+            chunk.append(prepare(item, memo))
             if len(chunk) >= CHUNK:
                 _send(out, "rows", chunk)
                 chunk = []

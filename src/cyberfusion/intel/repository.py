@@ -101,7 +101,7 @@ def existing_versions(session: Session, *, org_id: int, keys: Sequence[tuple[str
 # per batch instead of a statement per run of rows that happen to share the same columns.
 # Rows are dicts with the same keys, or tuples in the order of ``columns`` (the importer's rows).
 # ``converted``: on SQLite, the values are SQLite's already (timestamps as text, JSON as text,
-# booleans as 0/1: the ingest worker's rows, ingest.rows.for_sqlite); ignored on PostgreSQL.
+# booleans as 0/1: the ingest worker's rows, ingest.rows.prepare for SQLite); ignored on PostgreSQL.
 def insert_objects(session: Session, rows: Sequence[Any], *, columns: Sequence[str] | None = None,
                    converted: bool = False) -> None:
     _insert_many(session, StixObject.__table__, rows, columns, converted)
