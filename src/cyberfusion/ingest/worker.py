@@ -23,6 +23,7 @@ already received are kept and the parsing resumes in-process after them).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -200,6 +201,10 @@ def serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the row stream
     threading.Thread(target=_stop_when_orphaned, daemon=True).start()
+    # As the importer does while it runs (pipeline.IMPORT_GC_THRESHOLD, older_objects_frozen): the
+    # modules just imported set aside, the young generation collected every 7,000 allocations.
+    gc.freeze()
+    gc.set_threshold(7_000, *gc.get_threshold()[1:])
     try:
         _work(job, out)
     except BrokenPipeError:  # the importer is gone
