@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     web_login_max_failures: int = Field(default=5, ge=1, description="Failed web sign-ins before the account is locked (with growing back-off)")
     web_lockout_max_minutes: int = Field(default=15, ge=1, description="Longest web sign-in lock after repeated failures")
     max_request_mb: int = Field(default=100, ge=1, description="Largest HTTP request body in MiB (413 above it); CLI imports stream and have no limit")
+    ingest_worker: bool = Field(default=True, description="Large imports (4 MiB and more) are read and checked by a second process while the importing one writes (docs/ingest.md); false: always in-process")
     api_auth_max_failures: int = Field(default=20, ge=1, description="Failed API/TAXII token authentications from one client address before further failures get 429 (growing back-off)")
 
     @field_validator("log_level", mode="before")

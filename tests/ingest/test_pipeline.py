@@ -118,7 +118,7 @@ def test_one_bad_object_in_a_thousand_writes_nothing(world, engine, tmp_path, mo
     inserted: list[int] = []
     real_insert = pipeline.repository.insert_objects
     monkeypatch.setattr(pipeline.repository, "insert_objects",
-                        lambda session, rows: (inserted.append(len(rows)), real_insert(session, rows))[1])
+                        lambda session, rows, **kw: (inserted.append(len(rows)), real_insert(session, rows, **kw))[1])
     audit_before = counts(engine)["audit_log"]
 
     with pytest.raises(InvalidInput) as caught:
@@ -201,6 +201,26 @@ print("committed", flush=True)
 """
 
 
+def worker_pids(importer_pid: int, *, wait: float = 0) -> list[int]:
+    """Ingest worker processes of this importer still running (after up to ``wait`` seconds)."""
+    from cyberfusion.ingest.worker import IMPORTER_ARG
+
+    mark = f"{IMPORTER_ARG}{importer_pid}".encode()
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and mark in (entry / "cmdline").read_bytes().split(b"\0"):
+                    if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
+
+
 def _wait_for_backend_exit(engine, pid: int) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL rolls back once it notices the client is gone; wait for that before reading."""
     deadline = time.monotonic() + 20
@@ -223,7 +243,7 @@ def test_killed_import_leaves_no_trace(world, engine, tmp_path) -> None:
                                 env=env, stdout=subprocess.PIPE, stderr=stderr_file, text=True)
     watchdog = threading.Timer(60, proc.kill)  # a hung child must not hang the suite
     watchdog.start()
-    backend, written, lines = None, 0, []
+    backend, written, lines, workers = None, 0, [], []
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -233,6 +253,7 @@ def test_killed_import_leaves_no_trace(world, engine, tmp_path) -> None:
                 backend = int(numbers[0])
             elif word == "progress" and int(numbers[1]) >= KILL_AFTER_ROWS:
                 written = int(numbers[1])
+                workers = worker_pids(proc.pid)
                 proc.send_signal(signal.SIGKILL)
                 break
     finally:
@@ -252,6 +273,10 @@ def test_killed_import_leaves_no_trace(world, engine, tmp_path) -> None:
     with world.factory() as s:
         report = verify(s)
     assert (report.ok, report.entries) == (True, audit_before)
+    # The file is large enough for the ingest worker (alive at the kill, or done with the file
+    # already), which does not outlive its killed importer (see also tests/ingest/test_worker.py).
+    assert path.stat().st_size >= pipeline.PARALLEL_MIN_BYTES and len(workers) <= 1
+    assert worker_pids(proc.pid, wait=10) == []
 
     result = import_as(world, "vendor", path)
     assert (result.created, result.objects, result.skipped_versions, result.observables) == (

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
-import json.encoder
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -27,28 +25,29 @@ from cyberfusion.audit import service as audit
 from cyberfusion.db import utcnow
 from cyberfusion.errors import Forbidden, InvalidInput, Problem
 from cyberfusion.fusion import correlate
-from cyberfusion.ingest.limits import NUL_PROBLEM, contains_nul
-from cyberfusion.ingest.observables import observables_of
+from cyberfusion.ingest.formats import FORMATS, parse  # noqa: F401 - FORMATS re-exported
+from cyberfusion.ingest.limits import NUL_PROBLEM
+from cyberfusion.ingest.rows import (OBJECT_COLUMNS, OBJECT_CONTEXT, OBSERVABLE_COLUMNS, OBSERVABLE_CONTEXT,
+                                     SCO_VERSION, Prepared, canonical, prepare, sqlite_text)  # noqa: F401 - re-exported
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel.models import Contribution
 from cyberfusion.kit.gcutil import older_objects_frozen
-from cyberfusion.kit.observables import ip_range
-from cyberfusion.kit.timeutil import parse_ts
 from cyberfusion.products import country_index
 from cyberfusion.sharing.handling import HandlingSpec, handling_row
 from cyberfusion.sharing.markings import TLP_LEVELS, tlp_from_markings
 from cyberfusion.sharing.viewer import Viewer
 
-FORMATS = ("stix", "misp", "misp-feed", "csv", "text")
 BATCH = 2000
 # Objects parsed and validated before an import takes the ingest lock (on SQLite the database's
 # one write lock, which every other writer then waits for): a file of up to this many objects is
 # read and checked whole first, so the lock covers only its writes; a larger one streams the rest
 # under the lock. Held in memory meanwhile: about 30 MB of parsed objects at most.
 PARSE_AHEAD = 10_000
-SCO_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
-_IP_KINDS = frozenset({"ipv4-addr", "ipv6-addr"})
+# Files of at least this many bytes are read by the ingest worker, a second process, while this
+# one writes (ingest.worker; setting CFC_INGEST_WORKER=false turns it off). Below it, starting a
+# Python process (~0.1 s of wall time before its first rows) would cost more than it saves.
+PARALLEL_MIN_BYTES = 4 << 20
 
 
 @dataclass
@@ -82,51 +81,8 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def parse(fmt: str, path: Path, *, file_name: str, errors: list[Problem] | None,
-          mapping: dict[str, str] | None = None, default_time: datetime | None = None) -> Iterator[ParsedItem]:
-    if fmt == "stix":
-        from cyberfusion.ingest.stix import iter_stix
-        return iter_stix(path, file_name=file_name, errors=errors)
-    if fmt == "misp":
-        from cyberfusion.ingest.misp import iter_misp
-        return iter_misp(path, file_name=file_name, errors=errors)
-    if fmt == "misp-feed":
-        from cyberfusion.ingest.misp import iter_misp_feed
-        return iter_misp_feed(path, errors=errors)
-    if fmt == "csv":
-        from cyberfusion.ingest.tabular import iter_csv
-        return iter_csv(path, file_name=file_name, mapping=mapping, errors=errors, default_time=default_time)
-    if fmt == "text":
-        from cyberfusion.ingest.text import iter_text
-        return iter_text(path, file_name=file_name, errors=errors, default_time=default_time)
-    raise InvalidInput(f"unknown format {fmt!r}; one of: {', '.join(FORMATS)}", field="format")
-
-
-def _canonical_dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-# json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) builds a JSONEncoder
-# and its C encoder on every call; this is that same C encoder built once (same function, same
-# arguments: the same text), 58 against 88 ms of CPU per 20,000 indicators. Its cycle check is
-# off (markers None): parsed JSON has no cycles, and too_deep has bounded every object's depth.
-_C_ENCODER = json.encoder.c_make_encoder
-_ENCODE = (_C_ENCODER(None, json.JSONEncoder().default, json.encoder.encode_basestring,
-                      None, ":", ",", True, False, True) if _C_ENCODER is not None else None)
-
-
-def _canonical(obj: dict[str, Any]) -> str:
-    """The stored form of an object: sorted keys, no spaces, UTF-8 text as is."""
-    return "".join(_ENCODE(obj, 0)) if _ENCODE is not None else _canonical_dumps(obj)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _ts(obj: dict[str, Any], key: str) -> datetime | None:
-    v = obj.get(key)
-    return parse_ts(v) if isinstance(v, str) else None
+# The canonical text (kept here under its old name: tests and tools compare against it).
+_canonical = canonical
 
 
 # MISP distribution levels -> how the object's handling tightens (documented in docs/ingest.md).
@@ -156,18 +112,19 @@ class Importer:
     """Stores one contribution's parsed items in batches."""
 
     def __init__(self, session: Session, *, viewer: Viewer, contribution: Contribution,
-                 spec: HandlingSpec, now: datetime) -> None:
+                 spec: HandlingSpec, now: datetime, sqlite_rows: bool = False) -> None:
         self.session, self.viewer, self.contribution, self.spec, self.now = session, viewer, contribution, spec, now
+        self.sqlite_rows = sqlite_rows  # the rows' values are SQLite's already (rows.prepare for SQLite)
         self.handling_ids: dict[HandlingSpec, int] = {spec: contribution.handling_id}
         # What decides an object's handling (_object_spec) -> its handling row: the spec is then
         # worked out once per distinct marking, not per object.
         self.by_marking: dict[tuple[Any, Any, Any], int] = {}
-        self.pending: list[tuple[ParsedItem, int]] = []
+        self.pending: list[tuple[Prepared, int]] = []
         self.result = ImportResult(contribution.id, True)
 
-    def _handling_id(self, item: ParsedItem) -> int:
-        refs = item.obj.get("object_marking_refs")
-        hints = item.handling
+    def _handling_id(self, row: Prepared) -> int:
+        refs = row.refs
+        hints = row.hints
         key = (tuple(refs) if type(refs) is list else refs, hints.get("tlp"), hints.get("distribution"))
         try:
             return self.by_marking[key]
@@ -175,7 +132,7 @@ class Importer:
             pass
         except TypeError:  # an unhashable marking ref (rejected by validation) or hint: no memo
             key = None
-        spec = _object_spec(self.spec, item, self.viewer.org_id)
+        spec = _object_spec(self.spec, row.item(), self.viewer.org_id)
         hid = self.handling_ids.get(spec)
         if hid is None:
             hid = self.handling_ids[spec] = handling_row(self.session, spec.validated()).id
@@ -183,8 +140,8 @@ class Importer:
             self.by_marking[key] = hid
         return hid
 
-    def add(self, item: ParsedItem) -> None:
-        self.pending.append((item, self._handling_id(item)))
+    def add(self, row: Prepared) -> None:
+        self.pending.append((row, self._handling_id(row)))
         if len(self.pending) >= BATCH:
             self.flush()
 
@@ -207,74 +164,43 @@ class Importer:
     def flush(self) -> None:
         if not self.pending:
             return
-        org_id = self.viewer.org_id
-        keyed = []
-        for item, hid in self.pending:
-            obj = item.obj
-            # SCOs have no timestamps: one fixed version, so the same SCO is stored once per owner.
-            modified = _ts(obj, "modified") or _ts(obj, "created") or SCO_VERSION
-            keyed.append((obj["id"], modified, item, hid))
-        held = self._held([(k[0], k[1]) for k in keyed])
-        objects: list[dict[str, Any]] = []
-        observables: list[dict[str, Any]] = []
+        held = self._held([(row.stix_id, row.modified) for row, _hid in self.pending])
+        if self.sqlite_rows and held:  # version keys as the rows hold them (SQLite text)
+            held = {(stix_id, sqlite_text(modified)) for stix_id, modified in held}
+        objects: list[tuple[Any, ...]] = []
+        observables: list[tuple[Any, ...]] = []
         seen: set[tuple[str, datetime]] = set()
-        cid, now = self.contribution.id, self.now  # ORM attribute reads cost per row: read once
-        for stix_id, modified, item, hid in keyed:
-            if (stix_id, modified) in held or (stix_id, modified) in seen:
+        cid, org_id, now = self.contribution.id, self.viewer.org_id, self.now  # ORM reads cost: once
+        if self.sqlite_rows:
+            now = sqlite_text(now)
+        for row, hid in self.pending:
+            key = (row.stix_id, row.modified)
+            if key in held or key in seen:
                 self.result.skipped_versions += 1
                 continue
-            seen.add((stix_id, modified))
-            obj = item.obj
-            get = obj.get
-            data = _canonical(obj)
-            if "\\u0000" in data and contains_nul(obj):  # PostgreSQL text cannot hold U+0000
-                raise InvalidInput(Problem(NUL_PROBLEM, file=self.contribution.file_name, location=item.location))
-            otype = obj["type"]
-            name = get("name")
-            name = name if isinstance(name, str) else None  # "" stays ""
-            search = " ".join([x for x in (name, _text(get("description")), _text(get("value")),
-                                           _text(get("pattern"))) if x]).lower()[:4000] or None
-            source_ref = get("source_ref") or get("sighting_of_ref")
-            target_ref = get("target_ref")
-            confidence = get("confidence")
-            created = _ts(obj, "created")
-            valid_from = _ts(obj, "valid_from")
-            objects.append({
-                "stix_id": stix_id, "type": otype, "spec_version": get("spec_version", "2.1"),
-                "created": created, "modified": modified,
-                "created_by_ref": get("created_by_ref"), "revoked": bool(get("revoked", False)),
-                "valid_from": valid_from, "valid_until": _ts(obj, "valid_until"),
-                "confidence": confidence if isinstance(confidence, int) else None,
-                "labels": get("labels"), "name": name, "search_text": search,
-                "source_ref": source_ref if isinstance(source_ref, str) else None,
-                "target_ref": target_ref if isinstance(target_ref, str) else None,
-                "data": data, "contribution_id": cid, "organisation_id": org_id,
-                "handling_id": hid, "date_added": now,
-            })
-            seen_at = valid_from or _ts(obj, "first_observed") or created or modified
-            for kind, val in item.observables if item.observables is not None else observables_of(obj):
-                start = end = None
-                if kind in _IP_KINDS:
-                    start, end = ip_range(val)
-                observables.append({
-                    "kind": kind, "value": val, "range_start": start, "range_end": end, "stix_id": stix_id,
-                    "object_type": otype, "contribution_id": cid, "organisation_id": org_id,
-                    "handling_id": hid, "seen_at": seen_at,
-                })
-        repository.insert_objects(self.session, objects)
-        repository.insert_observables(self.session, observables)
+            seen.add(key)
+            if row.nul:  # PostgreSQL text cannot hold U+0000
+                raise InvalidInput(Problem(NUL_PROBLEM, file=self.contribution.file_name, location=row.location))
+            objects.append((*row.row, cid, org_id, hid, now))
+            context = (cid, org_id, hid)
+            observables.extend((*o, *context) for o in row.observables)
+        repository.insert_objects(self.session, objects, columns=_OBJECT_ROW, converted=self.sqlite_rows)
+        repository.insert_observables(self.session, observables, columns=_OBSERVABLE_ROW,
+                                      converted=self.sqlite_rows)
         self.result.objects += len(objects)
         self.result.observables += len(observables)
         self.pending.clear()
 
 
-def _with_observables(items: Iterator[ParsedItem]) -> Iterator[ParsedItem]:
-    """Each item with its observables, worked out as soon as it is parsed: the parser has just
-    validated its pattern, so the pattern's normalised values are still in kit's memo (bounded:
-    with PARSE_AHEAD objects between parsing and storing, most would have been normalised twice)."""
-    for item in items:
-        item.observables = observables_of(item.obj)
-        yield item
+_OBJECT_ROW = OBJECT_COLUMNS + OBJECT_CONTEXT
+_OBSERVABLE_ROW = OBSERVABLE_COLUMNS + OBSERVABLE_CONTEXT
+
+
+def _prepared(items: Iterator[ParsedItem]) -> Iterator[Prepared]:
+    """Each item's rows, worked out as soon as it is parsed: the parser has just validated its
+    pattern, so the pattern's normalised values are still in kit's memo (bounded: with PARSE_AHEAD
+    objects between parsing and storing, most would have been normalised twice)."""
+    return map(prepare, items)
 
 
 def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: HandlingSpec,
@@ -345,9 +271,55 @@ def _import(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: Han
     existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest, now=now)
     if existing is not None:
         return ImportResult(existing.id, False, objects=existing.object_count)
-    items = _with_observables(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping,
-                                    default_time=now))
-    ahead = list(islice(items, PARSE_AHEAD))  # a bad object raises here: no lock taken, nothing written
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    with _rows_of(fmt, path, file_name=file_name, mapping=mapping, now=now, sqlite=sqlite) as (rows, sqlite_rows):
+        return _store(session, viewer=viewer, rows=rows, fmt=fmt, spec=spec, file_name=file_name,
+                      digest=digest, source_format=source_format, progress=progress, now=now,
+                      sqlite_rows=sqlite_rows)
+
+
+@contextmanager
+def _rows_of(fmt: str, path: Path, *, file_name: str, mapping: dict[str, str] | None, now: datetime,
+             sqlite: bool) -> Iterator[tuple[Iterator[Prepared], bool]]:
+    """The file's Prepared rows in file order, and whether their values are SQLite's already: from
+    the ingest worker for a large file (settings permitting; on SQLite it sends them converted,
+    rows.prepare), else parsed here. The worker is stopped on every way
+    out of the import."""
+    if not _parallel(path):
+        yield _prepared(parse(fmt, path, file_name=file_name, errors=None, mapping=mapping,
+                              default_time=now)), False
+        return
+
+    def here() -> Iterator[Prepared]:  # the worker's fallback: rows of the same form
+        memo: dict[Any, str] | None = {} if sqlite else None
+        return (prepare(item, memo) for item in parse(fmt, path, file_name=file_name, errors=None,
+                                                      mapping=mapping, default_time=now))
+
+    from cyberfusion.ingest.worker import Worker
+    worker = Worker(fmt=fmt, path=path, file_name=file_name, mapping=mapping, default_time=now, fallback=here,
+                    sqlite_rows=sqlite)
+    try:
+        yield iter(worker), sqlite
+    finally:
+        worker.close()
+
+
+def _parallel(path: Path) -> bool:
+    from cyberfusion.config import get_settings
+    if not get_settings().ingest_worker:
+        return False
+    try:
+        size = (sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir()
+                else path.stat().st_size)
+    except OSError:
+        return False
+    return size >= PARALLEL_MIN_BYTES
+
+
+def _store(session: Session, *, viewer: Viewer, rows: Iterator[Prepared], fmt: str, spec: HandlingSpec,
+           file_name: str, digest: str, source_format: str | None, progress: Callable[[int], None] | None,
+           now: datetime, sqlite_rows: bool) -> ImportResult:
+    ahead = list(islice(rows, PARSE_AHEAD))  # a bad object raises here: no lock taken, nothing written
     repository.lock_ingest(session)  # one import at a time until commit: exact "same file" check,
     existing = repository.contribution_by_digest(session, org_id=viewer.org_id, digest=digest, now=now)
     if existing is not None:
@@ -361,9 +333,10 @@ def _import(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec: Han
         handling_id=handling_row(session, spec).id,
         review_at=spec.review_at or now + timedelta(days=365 * 5), expires_at=spec.expires_at)
     repository.add(session, contribution)
-    importer = Importer(session, viewer=viewer, contribution=contribution, spec=spec, now=added)
-    for count, item in enumerate(chain(ahead, items), 1):
-        importer.add(item)
+    importer = Importer(session, viewer=viewer, contribution=contribution, spec=spec, now=added,
+                        sqlite_rows=sqlite_rows)
+    for count, row in enumerate(chain(ahead, rows), 1):
+        importer.add(row)
         if progress and count % 1000 == 0:
             progress(count)
     importer.flush()

@@ -99,12 +99,17 @@ def existing_versions(session: Session, *, org_id: int, keys: Sequence[tuple[str
 
 # Core inserts on the tables, not ORM bulk inserts: measured 1.26x faster, and one executemany
 # per batch instead of a statement per run of rows that happen to share the same columns.
-def insert_objects(session: Session, rows: list[dict[str, Any]]) -> None:
-    _insert_many(session, StixObject.__table__, rows)
+# Rows are dicts with the same keys, or tuples in the order of ``columns`` (the importer's rows).
+# ``converted``: on SQLite, the values are SQLite's already (timestamps as text, JSON as text,
+# booleans as 0/1: the ingest worker's rows, ingest.rows.prepare for SQLite); ignored on PostgreSQL.
+def insert_objects(session: Session, rows: Sequence[Any], *, columns: Sequence[str] | None = None,
+                   converted: bool = False) -> None:
+    _insert_many(session, StixObject.__table__, rows, columns, converted)
 
 
-def insert_observables(session: Session, rows: list[dict[str, Any]]) -> None:
-    _insert_many(session, Observable.__table__, rows)
+def insert_observables(session: Session, rows: Sequence[Any], *, columns: Sequence[str] | None = None,
+                       converted: bool = False) -> None:
+    _insert_many(session, Observable.__table__, rows, columns, converted)
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
@@ -159,13 +164,15 @@ def _memo_datetimes(values: list[datetime | None], seen: dict[datetime | None, s
     for v in values:
         text_ = seen.get(v, _MISSING)
         if text_ is _MISSING:
-            text_ = seen[v] = _sqlite_datetime(v)
+            # A str is SQLite's text already (the ingest worker's rows: ingest.rows.with_sqlite_times).
+            text_ = seen[v] = v if type(v) is str else _sqlite_datetime(v)
         out.append(text_)
     return out
 
 
-def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert a batch of rows that all have the same keys.
+def _insert_many(session: Session, table: Any, rows: Sequence[Any], columns: Sequence[str] | None = None,
+                 converted: bool = False) -> None:
+    """Insert a batch of rows that all have the same keys (dicts), or tuples of ``columns``.
 
     On SQLite the rows go to the driver directly, converted here as the column types would:
     SQLAlchemy's per-value type processing was 24% of import CPU (cProfile, 20k indicators),
@@ -174,21 +181,22 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     if not rows:
         return
     if session.get_bind().dialect.name != "sqlite":
-        session.execute(insert(table), rows)
+        session.execute(insert(table), rows if columns is None else [dict(zip(columns, r)) for r in rows])
         return
-    names = list(rows[0])
     # Column by column: one conversion function per column over a list (0.14 s -> 0.07 s of
     # CPU for 20,000 object rows, against per-row loops over the converters).
-    columns: list[Any] = [[row[name] for row in rows] for name in names]
+    names = list(rows[0]) if columns is None else list(columns)
+    values: list[Any] = ([[row[name] for row in rows] for name in names] if columns is None
+                         else [list(c) for c in zip(*rows)])
     seen: dict[datetime | None, str | None] = {None: None}
-    for i, name in enumerate(names):
+    for i, name in enumerate(names if not converted else ()):
         column_type = table.c[name].type
         if isinstance(column_type, UTCDateTime):
-            columns[i] = _memo_datetimes(columns[i], seen)
+            values[i] = _memo_datetimes(values[i], seen)
         elif isinstance(column_type, JSON):
-            columns[i] = _memo_json(columns[i])
+            values[i] = _memo_json(values[i])
         elif isinstance(column_type, Boolean):
-            columns[i] = list(map(_sqlite_bool, columns[i]))
+            values[i] = list(map(_sqlite_bool, values[i]))
     # Many rows per INSERT statement rather than executemany (one statement per row): the
     # search index's FTS5 table (migration 0900, kept by an AFTER INSERT trigger) writes its
     # pending postings out as a new segment at the end of every statement, so one row per
@@ -200,7 +208,7 @@ def _insert_many(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
     connection = session.connection()
     for start in range(0, len(rows), per):
-        chunk = [column[start:start + per] for column in columns]
+        chunk = [column[start:start + per] for column in values]
         params = tuple(chain.from_iterable(zip(*chunk)))
         connection.exec_driver_sql(head + ", ".join([row_sql] * len(chunk[0])), params)
 
