@@ -136,7 +136,7 @@ def reuse_store(store: Path, work: Path, n: int, seed: int) -> tuple[_common.Wor
     from sqlalchemy import select
 
     from cyberfusion.auth import tokens
-    from cyberfusion.db import make_engine, make_sessionmaker, transaction
+    from cyberfusion.db import make_engine, make_sessionmaker, transaction, upgrade
     from cyberfusion.partners import service as partners
     from cyberfusion.partners.models import Member
 
@@ -146,6 +146,7 @@ def reuse_store(store: Path, work: Path, n: int, seed: int) -> tuple[_common.Wor
     db = work / "lookup.db"
     shutil.copyfile(store, db)
     engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)  # a store kept by an older revision (the copy; the kept file stays as seeded)
     factory = make_sessionmaker(engine)
     with transaction(factory) as s:
         def member(email: str) -> Any:
