@@ -155,10 +155,11 @@ def test_version_filter_is_one_range_seek_per_row(world, tmp_path):
         assert not any("MULTI-INDEX OR" in p or "TEMP B-TREE" in p for p in plan), (name, plan)
         seeks = [p for p in plan if p.startswith("SEARCH stix_objects_1")]
         # Version checks seek (stix_id, modified) of uq_stix_version_owner; "same version stored
-        # earlier" alone may seek (stix_id, pk) of ix_stix_objects_stix_id instead: one seek either way.
+        # earlier" seeks (stix_id, modified=?) of it: one seek either way.
         assert seeks and all(p in ("SEARCH stix_objects_1 USING INDEX sqlite_autoindex_stix_objects_1 "
                                    "(stix_id=? AND modified>?)",
                                    "SEARCH stix_objects_1 USING INDEX sqlite_autoindex_stix_objects_1 "
                                    "(stix_id=? AND modified<?)",
-                                   "SEARCH stix_objects_1 USING INDEX ix_stix_objects_stix_id (stix_id=? AND rowid<?)")
+                                   "SEARCH stix_objects_1 USING INDEX sqlite_autoindex_stix_objects_1 "
+                                   "(stix_id=? AND modified=?)")
                              for p in seeks), (name, plan)

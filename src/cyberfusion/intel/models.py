@@ -46,7 +46,8 @@ class StixObject(Base):
     )
 
     pk: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
-    stix_id: Mapped[str] = mapped_column(String(100), index=True)
+    # Searched through uq_stix_version_owner, whose first column it is (no index of its own: 0003).
+    stix_id: Mapped[str] = mapped_column(String(100))
     type: Mapped[str] = mapped_column(String(64))
     spec_version: Mapped[str] = mapped_column(String(8), default="2.1")
     created: Mapped[datetime | None] = mapped_column(UTCDateTime)
