@@ -39,12 +39,17 @@ def _run(world, monkeypatch, *, min_rows: int):
     return files, rows, reports, audit, records, items
 
 
-def test_a_worker_process_makes_the_same_reports(world, tmp_path, monkeypatch):
+@pytest.fixture
+def indexed(world, tmp_path):
+    """The products fixture, country-indexed, on SQLite (the only backend the worker is used on)."""
     fx.build(world, tmp_path)
     with transaction(world.factory) as s:
         if s.get_bind().dialect.name != "sqlite":
             pytest.skip("the worker is used on SQLite only")
         country_index.ensure_indexed(s)
+
+
+def test_a_worker_process_makes_the_same_reports(indexed, world, monkeypatch):
     made_by_worker = []
     results = worker.results
     monkeypatch.setattr(worker, "results", lambda shared: made_by_worker.append(results(shared)) or made_by_worker[-1])
@@ -57,12 +62,7 @@ def test_a_worker_process_makes_the_same_reports(world, tmp_path, monkeypatch):
     assert sum(len(f) for _id, f in alone[0]) >= 6 and any(alone[5])
 
 
-def test_a_failed_worker_leaves_its_reports_to_the_caller(world, tmp_path, monkeypatch):
-    fx.build(world, tmp_path)
-    with transaction(world.factory) as s:
-        if s.get_bind().dialect.name != "sqlite":
-            pytest.skip("the worker is used on SQLite only")
-        country_index.ensure_indexed(s)
+def test_a_failed_worker_leaves_its_reports_to_the_caller(indexed, world, monkeypatch):
     alone = _run(world, monkeypatch, min_rows=10**9)
     monkeypatch.setattr(worker, "_BOOT", "import sys; sys.exit(3)")
     assert _run(world, monkeypatch, min_rows=0) == alone
@@ -76,12 +76,7 @@ def test_no_worker_once_the_transaction_has_written(world, tmp_path, monkeypatch
     assert started == []
 
 
-def test_the_worker_is_stopped_when_the_run_fails(world, tmp_path, monkeypatch):
-    fx.build(world, tmp_path)
-    with transaction(world.factory) as s:
-        if s.get_bind().dialect.name != "sqlite":
-            pytest.skip("the worker is used on SQLite only")
-        country_index.ensure_indexed(s)
+def test_the_worker_is_stopped_when_the_run_fails(indexed, world, monkeypatch):
     stopped = []
     stop = worker.stop
     monkeypatch.setattr(worker, "stop", lambda shared: stopped.append(shared) or stop(shared))
