@@ -21,6 +21,7 @@ from cyberfusion.db import transaction
 from cyberfusion.errors import Forbidden, InvalidInput, Problem
 from cyberfusion.ingest import pipeline
 from cyberfusion.ingest.pipeline import ImportResult, import_file
+from cyberfusion.ingest.rows import canonical
 from cyberfusion.intel import service as intel
 from cyberfusion.partners import service as partners
 from cyberfusion.sharing.handling import HandlingSpec
@@ -620,5 +621,5 @@ def test_stored_form_is_json_dumps_sorted_compact_of_every_conformance_object() 
         objects += data.get("objects", [data])
     assert len(objects) > 1000
     for obj in objects:
-        assert pipeline._canonical(obj) == json.dumps(obj, sort_keys=True, separators=(",", ":"),
-                                                      ensure_ascii=False)
+        assert canonical(obj) == json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=False)

@@ -28,7 +28,7 @@ from cyberfusion.fusion import correlate
 from cyberfusion.ingest.formats import FORMATS, parse  # noqa: F401 - FORMATS re-exported
 from cyberfusion.ingest.limits import NUL_PROBLEM
 from cyberfusion.ingest.rows import (OBJECT_COLUMNS, OBJECT_CONTEXT, OBSERVABLE_COLUMNS, OBSERVABLE_CONTEXT,
-                                     SCO_VERSION, Prepared, canonical, prepare, sqlite_text)  # noqa: F401 - re-exported
+                                     Prepared, prepare, sqlite_text)
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel.models import Contribution
@@ -79,10 +79,6 @@ def file_digest(path: Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
-
-
-# The canonical text (kept here under its old name: tests and tools compare against it).
-_canonical = canonical
 
 
 # MISP distribution levels -> how the object's handling tightens (documented in docs/ingest.md).
