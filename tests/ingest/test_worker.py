@@ -252,6 +252,10 @@ def test_sqlite_text_is_the_repository_conversion() -> None:
         value = datetime(1970, 1, 2, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10**17))
         value = value.astimezone(rng.choice(zones))
         assert sqlite_text(value) == _sqlite_datetime(value)
+        # SQLAlchemy's SQLite DATETIME storage format, of the value in UTC (UTCDateTime)
+        u = value.astimezone(UTC)
+        assert sqlite_text(value) == (f"{u.year:04d}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}:"
+                                      f"{u.second:02d}.{u.microsecond:06d}")
 
 
 def test_the_worker_on_sqlite_sends_sqlite_rows_and_held_versions_are_still_skipped(world, engine, tmp_path,

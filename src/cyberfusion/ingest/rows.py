@@ -20,6 +20,7 @@ from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts
+from cyberfusion.kit.timeutil import sqlite_datetime as sqlite_text  # noqa: F401 - the importer's name
 
 SCO_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
 _IP_KINDS = frozenset({"ipv4-addr", "ipv6-addr"})
@@ -78,14 +79,6 @@ def _text(value: Any) -> str:
 def _ts(obj: dict[str, Any], key: str) -> datetime | None:
     v = obj.get(key)
     return parse_ts(v) if isinstance(v, str) else None
-
-
-def sqlite_text(value: datetime) -> str:
-    """A UTC datetime as SQLite stores it (UTCDateTime + SQLAlchemy's SQLite DATETIME:
-    "YYYY-MM-DD HH:MM:SS.ffffff"); the same text as intel.repository's conversion (tested)."""
-    if value.tzinfo is UTC:
-        return value.isoformat(" ", "microseconds")[:26]
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 _JSON_NULL = json.dumps(None)

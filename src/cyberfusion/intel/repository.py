@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import chain
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.db import UTCDateTime, hold_write_lock
 from cyberfusion.intel.models import Contribution, Observable, StixObject
+from cyberfusion.kit.timeutil import sqlite_datetime
 from cyberfusion.partners.models import Organisation
 from cyberfusion.sharing import policy
 from cyberfusion.sharing.models import Handling
@@ -115,11 +116,7 @@ def insert_observables(session: Session, rows: Sequence[Any], *, columns: Sequen
 def _sqlite_datetime(value: datetime | None) -> str | None:
     """What UTCDateTime + SQLAlchemy's SQLite DATETIME store, byte for byte
     ("YYYY-MM-DD HH:MM:SS.ffffff")."""
-    if value is None:
-        return None
-    if value.tzinfo is UTC:  # the usual case, in one call: the text before "+00:00"
-        return value.isoformat(" ", "microseconds")[:26]
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return None if value is None else sqlite_datetime(value)
 
 
 def _sqlite_json(value: Any) -> str:

@@ -48,5 +48,14 @@ def isoformat_utc(dt: datetime) -> str:
             f"{f'.{us:06d}' if us else ''}+00:00")
 
 
+def sqlite_datetime(value: datetime) -> str:
+    """An aware datetime as the store keeps it on SQLite (UTCDateTime + SQLAlchemy's SQLite
+    DATETIME: UTC, "YYYY-MM-DD HH:MM:SS.ffffff"); the importer's and the ingest worker's rows are
+    written in this form."""
+    if value.tzinfo is UTC:  # the usual case, in one call: the text before "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def now_ts() -> str:
     return format_ts(datetime.now(UTC))
