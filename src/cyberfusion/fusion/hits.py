@@ -103,17 +103,30 @@ def _by_syntax(text: str) -> str | None:
 #   * an e-mail address: dot-separated atoms of letters, digits, "_", "+", "-" (at most 64), "@",
 #     such a name;
 #   * IPv6: eight groups of lower-case hex without leading zeros and no two zero groups in a row
-#     (ipaddress would compress those to "::").
+#     (ipaddress would compress those to "::");
+#   * base58 of a Bitcoin address's shape, and an upper-case IBAN: not canonical by shape alone,
+#     but the full parser gets to them only through detection's chain of guesses, none of which
+#     can take such a text before its base58/IBAN guess (not hex: the hex shape comes first and
+#     wins; no dot, colon, "@", blank or "://"; an IBAN starting "BC1"/"TB1" could be a segwit
+#     address: left to the full parser), and that guess validates with the same normaliser
+#     called here. A text the normaliser rejects, or that refang might touch, goes to the full
+#     parser. Detection's chain cost ~6 us of the 11 us of a BTC value and ~8 of the 24 us of an
+#     IBAN (2026-11-27; 5 % of the benchmark's batch).
+# The shapes are disjoint (hex and base58/IBAN aside, hex first), so their order only matters
+# for speed: most frequent and quickest to reject first, e-mail last (its local part scans a
+# whole name before failing on the missing "@").
 _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
 _NAME = rf"(?:{_LABEL}\.)+[a-z]{{2,63}}"
 _HEXTET = r"(?:0|[1-9a-f][0-9a-f]{0,3})"
 _CANONICAL = re.compile(
-    rf"(?:(?P<ipv4>(?:{_OCTET}\.){{3}}{_OCTET})"
+    rf"(?:(?P<url>https?://(?P<host>{_NAME})(?:[/?#][!-')-Z\]-z|}}~]*)?)"
     r"|(?P<hex>[0-9a-fA-F]+)"
-    rf"|(?P<url>https?://(?P<host>{_NAME})(?:[/?#][!-')-Z\]-z|}}~]*)?)"
-    rf"|(?P<email>[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?P<domain>{_NAME}))"
+    rf"|(?P<ipv4>(?:{_OCTET}\.){{3}}{_OCTET})"
     rf"|(?P<name>{_NAME})"
-    rf"|(?P<ipv6>{_HEXTET}(?::{_HEXTET}){{7}}))\Z")
+    rf"|(?P<ipv6>{_HEXTET}(?::{_HEXTET}){{7}})"
+    r"|(?P<btc>[123mn][1-9A-HJ-NP-Za-km-z]{25,34})"
+    r"|(?P<iban>[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30})"
+    rf"|(?P<email>[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?P<domain>{_NAME})))\Z")
 
 
 def _canonical(text: str) -> tuple[str, str] | None:
@@ -139,6 +152,13 @@ def _canonical(text: str) -> tuple[str, str] | None:
         return ("email-addr", text) if ok else None
     if shape == "ipv6":
         return ("ipv6-addr", text) if ":0:0:" not in f":{text}:" else None
+    if shape == "btc" or shape == "iban":
+        if _DEFANG_HINT.search(text) or text.startswith(("BC1", "TB1")):
+            return None
+        try:
+            return shape, normalise(shape, text)
+        except InvalidInput:
+            return None
     return None
 
 
