@@ -191,12 +191,11 @@ def observables_without_terms(session: Session, *, after_pk: int, limit: int) ->
 
 
 def value_counts(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    keys = sorted(set(keys))
-    if not keys:
+    wanted = set(keys)  # (sorting the keys too cost ~0.01 s for a batch's 10,000 hits: only values need order)
+    if not wanted:
         return {}
-    values = sorted({v for _k, v in keys})
+    values = sorted({v for _k, v in wanted})
     dialect, shape = _dialect(session), _shape(values)
-    wanted = set(keys)
     return {(k, v): n for k, v, n in session.execute(_value_counts_statement(dialect, shape),
                                                       _values_param(values, dialect, shape)) if (k, v) in wanted}
 
