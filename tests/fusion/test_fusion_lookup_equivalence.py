@@ -211,3 +211,21 @@ def test_objects_shown_come_only_from_what_the_asker_may_read_and_owners_see_onl
             owners_objects = {id_of[name] for name, (owner, _h, value) in HANDLINGS.items()
                               if value == n.value and matrix.orgs[owner] == n.owner_org_id}
             assert set(n.object_ids) == owners_objects
+
+
+def test_sighting_counts_of_a_long_list_are_those_of_its_short_lists(world, tmp_path):
+    """Above repository._INLINE_VALUES object ids, sighting_counts binds one JSON/array parameter
+    instead of an expanding IN: the counts are the same as per short list, policy included."""
+    from cyberfusion.fusion import repository
+    _seed(world, tmp_path)
+    real = [_sid(1), _sid(6), _sid(11), _sid(23)]
+    filler = [_sid(10_000 + i) for i in range(repository._INLINE_VALUES + 50)]
+    for who, purpose in (("ncb_fr", "investigation"), ("vendor", "network_defence"), ("ncb_ru", "investigation")):
+        viewer = world.viewer(who)
+        with world.factory() as s:
+            short = repository.sighting_counts(s, viewer=viewer, purpose=purpose, stix_ids=real)
+            long = repository.sighting_counts(s, viewer=viewer, purpose=purpose, stix_ids=filler + real)
+        assert long == short, who
+    with world.factory() as s:
+        assert repository.sighting_counts(s, viewer=world.viewer("ncb_fr"), purpose="investigation",
+                                          stix_ids=filler + real) == {_sid(1): 2, _sid(6): 1}

@@ -129,6 +129,14 @@ def test_fast_path_equals_full_parser_on_the_benchmark_values_and_their_near_mis
     "1:2:3:4:5:6:7:0", "0:1:2:3:4:5:6:7", "0:0:1:2:3:4:5:6", "1:2:3:4:5:6:0:0",
     "", " ", "not a value", "CVE-2024-0001", "AS13335", "+33 1 23 45 67 89", "GB82WEST12345698765432",
     "0x52908400098527886E0F7030069857D2E4169EE7", "1BoatSLRHtKNngkdXEeobR76b4LUWtpm8x",
+    # base58 and IBAN shapes (fast path when the normaliser accepts them; else the full parser)
+    "1BoatSLRHtKNngkdXEeobR76b4LUWtpm8y", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "1boatslrhtknngkdxeeobr76b4luwtpm8x",
+    "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", "n" + "1" * 33, "2" + "z" * 30, "1" + "a" * 33, "3" + "1" * 33,
+    "1BoatSLRHtKNngkdXEeobR76b4LUWtpm8x.", "1BoatSLRHtKNngkdXEeobR76b4LUWfxp8x", "1BoatSLRHtKNngkdXEeobR76b4LUhxxp8",
+    "GB82WEST12345698765432", "GB82WEST12345698765433", "gb82west12345698765432", "GB82 WEST 1234 5698 7654 32",
+    "DE89370400440532013000", "FR1420041010050500013M02606", "NL91ABNA0417164300", "AB12CDEF0123456789ABCDEF",
+    "BC12WEST12345698765432", "TB12WEST12345698765432", "BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ",
+    "GB82FXPT12345698765432", "GB82HXXP12345698765432", "AS12345678901234", "XX00" + "A" * 30, "XX00" + "A" * 31,
 ])
 def test_fast_path_equals_full_parser_on_edge_cases(text: str) -> None:
     _same(text)

@@ -103,17 +103,30 @@ def _by_syntax(text: str) -> str | None:
 #   * an e-mail address: dot-separated atoms of letters, digits, "_", "+", "-" (at most 64), "@",
 #     such a name;
 #   * IPv6: eight groups of lower-case hex without leading zeros and no two zero groups in a row
-#     (ipaddress would compress those to "::").
+#     (ipaddress would compress those to "::");
+#   * base58 of a Bitcoin address's shape, and an upper-case IBAN: not canonical by shape alone,
+#     but the full parser gets to them only through detection's chain of guesses, none of which
+#     can take such a text before its base58/IBAN guess (not hex: the hex shape comes first and
+#     wins; no dot, colon, "@", blank or "://"; an IBAN starting "BC1"/"TB1" could be a segwit
+#     address: left to the full parser), and that guess validates with the same normaliser
+#     called here. A text the normaliser rejects, or that refang might touch, goes to the full
+#     parser. Detection's chain cost ~6 us of the 11 us of a BTC value and ~8 of the 24 us of an
+#     IBAN (2026-11-27; 5 % of the benchmark's batch).
+# The shapes are disjoint (hex and base58/IBAN aside, hex first), so their order only matters
+# for speed: most frequent and quickest to reject first, e-mail last (its local part scans a
+# whole name before failing on the missing "@").
 _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
 _NAME = rf"(?:{_LABEL}\.)+[a-z]{{2,63}}"
 _HEXTET = r"(?:0|[1-9a-f][0-9a-f]{0,3})"
 _CANONICAL = re.compile(
-    rf"(?:(?P<ipv4>(?:{_OCTET}\.){{3}}{_OCTET})"
+    rf"(?:(?P<url>https?://(?P<host>{_NAME})(?:[/?#][!-')-Z\]-z|}}~]*)?)"
     r"|(?P<hex>[0-9a-fA-F]+)"
-    rf"|(?P<url>https?://(?P<host>{_NAME})(?:[/?#][!-')-Z\]-z|}}~]*)?)"
-    rf"|(?P<email>[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?P<domain>{_NAME}))"
+    rf"|(?P<ipv4>(?:{_OCTET}\.){{3}}{_OCTET})"
     rf"|(?P<name>{_NAME})"
-    rf"|(?P<ipv6>{_HEXTET}(?::{_HEXTET}){{7}}))\Z")
+    rf"|(?P<ipv6>{_HEXTET}(?::{_HEXTET}){{7}})"
+    r"|(?P<btc>[123mn][1-9A-HJ-NP-Za-km-z]{25,34})"
+    r"|(?P<iban>[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30})"
+    rf"|(?P<email>[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@(?P<domain>{_NAME})))\Z")
 
 
 def _canonical(text: str) -> tuple[str, str] | None:
@@ -139,6 +152,13 @@ def _canonical(text: str) -> tuple[str, str] | None:
         return ("email-addr", text) if ok else None
     if shape == "ipv6":
         return ("ipv6-addr", text) if ":0:0:" not in f":{text}:" else None
+    if shape == "btc" or shape == "iban":
+        if _DEFANG_HINT.search(text) or text.startswith(("BC1", "TB1")):
+            return None
+        try:
+            return shape, normalise(shape, text)
+        except InvalidInput:
+            return None
     return None
 
 
@@ -346,6 +366,13 @@ def _known_kind(kind: str) -> None:
         raise InvalidInput(f"unknown observable kind: {kind!r}", field="kind")
 
 
+# A matched group's effect on the answer (``_decide``): the asker may read it and is told the
+# details, may read it but only gets a reference (hit reveal: no), may not read it but its
+# owner still sees it (notified, the asker told no_hit), or neither (nothing at all).
+_REVEAL, _REFER, _HIDDEN, _SILENT = 0, 1, 2, 3
+_TOLD = ("details", "reference", "no_hit", "no_hit")
+
+
 def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[matching.Key, list[matching.Group]],
             settings: Settings, now: datetime) -> dict[matching.Key, dict[str, Any]]:
     """Per matched key: what the asker is told and which owners hear of it."""
@@ -396,25 +423,61 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
                 host_centre_name=host_name() if shown_as_host else "")
         return labels[(org_id, handling_id)]
 
-    answers: dict[matching.Key, dict[str, Any]] = {}
-    reveal_pairs: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    reveal_groups: list[matching.Group] = []
+    # What a group makes of the answer depends only on (readable, handling, owner, contribution):
+    # decided once per distinct one, not per group (a batch's ~10,000 hits come from a few).
+    classes: dict[tuple[bool, int, int, str], int] = {}
     own_org = viewer.org_id
+
+    def classify(g: matching.Group) -> int:
+        sig = (g.readable, g.handling_id, g.organisation_id, g.contribution_id)
+        c = classes.get(sig)
+        if c is None:
+            if g.readable:
+                # "Hit reveal: no" withholds details from others, never from the owner itself.
+                c = _REVEAL if handlings[g.handling_id].hit_reveal or g.organisation_id == own_org else _REFER
+            else:
+                c = _HIDDEN if owner_sees(g) else _SILENT
+            classes[sig] = c
+        return c
+
+    answers: dict[matching.Key, dict[str, Any]] = {}
+    reveal_groups: list[matching.Group] = []
     for key, gs in found.items():
         listed = wl.match(*key)
-        # "Hit reveal: no" withholds details from others, never from the owner itself.
+        if len(gs) == 1:
+            # Nine matched values in ten have one group: the general path below, specialised
+            # (same dicts, same key order; ~2x less CPU per value, 2026-11-27).
+            g = gs[0]
+            c = classify(g)
+            if c == _SILENT:
+                answers[key] = {"result": "no_hit", "told": "no_hit", "warninglists": listed, "owners": {},
+                                "labels": {}, "groups": gs, "references": []}
+                continue
+            org, told = g.organisation_id, _TOLD[c]
+            owner_label = label(org, g.handling_id)
+            answer = {"result": "no_hit" if c == _HIDDEN else "hit", "told": told, "warninglists": listed,
+                      "owners": {org: told}, "labels": {org: owner_label}, "groups": gs, "references": []}
+            if c == _REVEAL:
+                answer["details"] = {
+                    "matched": [(*shown(g.kind, g.value), g.via)], "corroboration": 1,
+                    "first_seen": g.first_seen or None, "last_seen": g.last_seen or None,
+                    "sources": [owner_label], "common": False, "warninglists": listed, "objects": [],
+                    "sightings": 0}
+                reveal_groups.append(g)
+            answers[key] = answer
+            continue
         reveal: list[matching.Group] = []
         refer: list[matching.Group] = []
         hidden: list[matching.Group] = []
         first_handling: dict[int, int] = {}  # per owner, the handling of its first group (its label)
         for g in gs:
             first_handling.setdefault(g.organisation_id, g.handling_id)
-            if g.readable:
-                if handlings[g.handling_id].hit_reveal or g.organisation_id == own_org:
-                    reveal.append(g)
-                else:
-                    refer.append(g)
-            elif owner_sees(g):
+            c = classify(g)
+            if c == _REVEAL:
+                reveal.append(g)
+            elif c == _REFER:
+                refer.append(g)
+            elif c == _HIDDEN:
                 hidden.append(g)
         told_by_owner: dict[int, str] = {}
         for g in hidden:
@@ -424,7 +487,7 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
         for g in reveal:
             told_by_owner[g.organisation_id] = "details"
         result = "hit" if reveal or refer else "no_hit"
-        answer: dict[str, Any] = {
+        answer = {
             "result": result, "told": "details" if reveal else "reference" if refer else "no_hit",
             "warninglists": listed, "owners": told_by_owner,
             "labels": {org: label(org, first_handling[org]) for org in told_by_owner},
@@ -439,8 +502,6 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
                 "sources": sorted({answer["labels"][o] for o in owners_seen}),
                 "common": False,  # below, one query for every detailed answer
                 "warninglists": listed, "objects": [], "sightings": 0}
-            for g in reveal:
-                reveal_pairs[g.table].add((g.kind, g.value))
             reveal_groups.extend(reveal)
         answers[key] = answer
 
@@ -448,13 +509,12 @@ def _decide(session: Session, *, viewer: Viewer, purpose: str, found: dict[match
     counts = repository.value_counts(session, detailed) if detailed else {}
     for key in detailed:
         answers[key]["details"]["common"] = counts.get(key, 0) > settings.common_threshold
-    _attach_objects(session, viewer=viewer, purpose=purpose, answers=answers, reveal_pairs=reveal_pairs,
-                    reveal_groups=reveal_groups)
+    _attach_objects(session, viewer=viewer, purpose=purpose, answers=answers, reveal_groups=reveal_groups)
     return answers
 
 
 def _attach_objects(session: Session, *, viewer: Viewer, purpose: str, answers: dict[matching.Key, dict[str, Any]],
-                    reveal_pairs: dict[str, set[tuple[str, str]]], reveal_groups: list[matching.Group]) -> None:
+                    reveal_groups: list[matching.Group]) -> None:
     """Readable, revealable objects for every detailed answer, and their sightings.
 
     The objects come with the match (each group lists its own): every revealed stored value's
@@ -465,27 +525,31 @@ def _attach_objects(session: Session, *, viewer: Viewer, purpose: str, answers: 
     Unlike those queries (20,000 rows each) it is not cut short: see docs/fusion.md."""
     objects: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for g in reveal_groups:
-        if (g.kind, g.value) in reveal_pairs[g.table]:
-            found = objects[shown(g.kind, g.value)]
-            for stix_id, otype in g.objects:
-                if not found.get(stix_id):
-                    found[stix_id] = otype
+        found = objects[shown(g.kind, g.value)]
+        for stix_id, otype in g.objects:
+            if not found.get(stix_id):
+                found[stix_id] = otype
     all_ids = {s for objs in objects.values() for s in objs}
     sightings = repository.sighting_counts(session, viewer=viewer, purpose=purpose, stix_ids=all_ids)
+    no_objects: dict[str, str] = {}
     for answer in answers.values():
         details = answer.get("details")
         if not details:
             continue
-        seen: dict[str, str] = {}
-        for kind, value, _via in details["matched"]:
-            for stix_id, otype in objects.get((kind, value), {}).items():
-                if not seen.get(stix_id):
-                    seen[stix_id] = otype
+        matched = details["matched"]
+        if len(matched) == 1:  # one stored value: its objects as they are (no merge)
+            seen = objects.get(matched[0][:2], no_objects)
+        else:
+            seen = {}
+            for kind, value, _via in matched:
+                for stix_id, otype in objects.get((kind, value), no_objects).items():
+                    if not seen.get(stix_id):
+                        seen[stix_id] = otype
         ids = sorted(seen)
-        details["sightings"] = sum(sightings.get(s, 0) for s in ids)
+        details["sightings"] = sum(sightings.get(s, 0) for s in ids) if sightings else 0
         details["objects"] = [{"id": s, "type": seen[s] or s.split("--", 1)[0]} for s in ids[:MAX_OBJECTS_PER_VALUE]]
         details["object_count"] = len(ids)
-        details["matched"] = [{"kind": k, "value": v, "via": via} for k, v, via in details["matched"]]
+        details["matched"] = [{"kind": k, "value": v, "via": via} for k, v, via in matched]
 
 
 # Hit references and STIX ids: letters, digits, "-", "_", ".", ":" (nothing JSON escapes).

@@ -191,12 +191,11 @@ def observables_without_terms(session: Session, *, after_pk: int, limit: int) ->
 
 
 def value_counts(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    keys = sorted(set(keys))
-    if not keys:
+    wanted = set(keys)  # (sorting the keys too cost ~0.01 s for a batch's 10,000 hits: only values need order)
+    if not wanted:
         return {}
-    values = sorted({v for _k, v in keys})
+    values = sorted({v for _k, v in wanted})
     dialect, shape = _dialect(session), _shape(values)
-    wanted = set(keys)
     return {(k, v): n for k, v, n in session.execute(_value_counts_statement(dialect, shape),
                                                       _values_param(values, dialect, shape)) if (k, v) in wanted}
 
@@ -376,18 +375,37 @@ def sighting_counts(session: Session, *, viewer: Viewer, purpose: str, stix_ids:
     ids = sorted(set(stix_ids))
     if not ids:
         return {}
-    out: dict[str, int] = {}
-    q = _sightings_statement(viewer, purpose)
-    for chunk in _chunks(ids, 500):
-        out.update({ref: n for ref, n in session.execute(q, {"refs": list(chunk)})})
-    return out
+    dialect = _dialect(session)
+    shape = "inline" if len(ids) <= _INLINE_VALUES else "table"
+    q = _sightings_statement(viewer, purpose, dialect, shape)
+    return {ref: n for ref, n in session.execute(q, {"refs": _list_param(ids, dialect, shape)})}
 
 
 @lru_cache(maxsize=256)
-def _sightings_statement(viewer: Viewer, purpose: str) -> Any:
+def _sightings_statement(viewer: Viewer, purpose: str, dialect: str, shape: str) -> Any:
+    # A long list is one JSON/array parameter, not chunks of an "expanding" IN: SQLAlchemy
+    # rendered a bind parameter per id, ~0.03 s of CPU for the ~10,000 objects of a
+    # 100,000-value batch's hits (2026-11-27).
+    if shape == "inline":
+        wanted = StixObject.source_ref.in_(bindparam("refs", expanding=True))
+    else:
+        wanted = StixObject.source_ref.in_(select(_list_table(dialect, "refs").c.value))
     return (select(StixObject.source_ref, func.count(func.distinct(StixObject.stix_id)))
-            .where(StixObject.type == "sighting", StixObject.source_ref.in_(bindparam("refs", expanding=True)),
+            .where(StixObject.type == "sighting", wanted,
                    _readable_clause(viewer, purpose, "stix_objects")).group_by(StixObject.source_ref))
+
+
+def _list_table(dialect: str, name: str) -> Any:
+    """A one-column ("value") table of the text list bound as parameter ``name`` (``_list_param``)."""
+    if dialect == "postgresql":
+        return func.unnest(bindparam(name, type_=ARRAY(Text))).table_valued("value").render_derived()
+    return func.json_each(bindparam(name, type_=Text)).table_valued("value")
+
+
+def _list_param(values: list[str], dialect: str, shape: str) -> Any:
+    if shape == "table" and dialect != "postgresql":
+        return json.dumps(values, ensure_ascii=False)
+    return values
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
