@@ -15,8 +15,9 @@ the partner pages TAXII and uploads contributions.
 
 The traffic is open-loop: each request kind arrives as a Poisson process at its own rate for
 --duration seconds, whether or not earlier requests have finished. One scheduler thread hands each
-request at its time to --connections client threads (requests, one keep-alive connection each;
-cheaper in CPU than an asyncio httpx pool once requests queue). A request's latency runs from its
+request at its time to --connections client threads (one keep-alive http.client connection each,
+``_common.Http``: the cheapest client in CPU, which the server would otherwise lose; see
+benchmarks/README.md, "The HTTP client"). A request's latency runs from its
 scheduled arrival to the end of its response, so time spent queueing (for a free client thread, in
 the server's accept queue or thread pool, on the database's write lock) is counted: no coordinated
 omission. ``send-lag`` is the part spent waiting for a client thread.
@@ -360,62 +361,59 @@ def schedule(rates: dict[str, float], duration: float, stored: list[str], seed: 
 
 
 class Client:
-    """One keep-alive connection (a requests.Session per thread): builds each request, checks its answer."""
+    """One keep-alive connection (``_common.Http`` per thread): builds each request, checks its answer."""
 
     def __init__(self, base: str, args: argparse.Namespace, asker_token: str, partner_token: str,
                  cursors: deque[str]) -> None:
-        import requests
-
-        self.base, self.args, self.cursors = base, args, cursors
-        self.http = requests.Session()
+        self.args, self.cursors = args, cursors
+        self.http = _common.Http(base, timeout=60)
         self.asker = {"Authorization": f"Bearer {asker_token}"}
         self.partner = {"Authorization": f"Bearer {partner_token}"}
-        self.taxii_auth = ("contributor@bench.example", partner_token)
+        self.taxii = {**_common.basic_auth("contributor@bench.example", partner_token), "Accept": TAXII}
 
     def __call__(self, a: Arrival, tally: Tally) -> None:
         if a.kind.startswith("lookup"):
-            r = self.http.post(self.base + "/api/v1/lookup", headers=self.asker, timeout=60,
-                               json={"purpose": "investigation", "values": [a.value]})
-            if r.status_code != 200:
-                return tally.error(f"HTTP {r.status_code}", r.text)
-            answer = r.json()["results"][0]["result"]
+            status, body = self.http.post("/api/v1/lookup", headers=self.asker,
+                                          json_body={"purpose": "investigation", "values": [a.value]})
+            if status != 200:
+                return tally.error(f"HTTP {status}", body.decode(errors="replace"))
+            answer = json.loads(body)["results"][0]["result"]
             if answer != ("hit" if a.kind == "lookup hit" else "no_hit"):
                 tally.error("wrong answer", f"{a.value}: {answer}")
         elif a.kind == "search":
-            r = self.http.get(self.base + "/api/v1/search", headers=self.asker, timeout=60,
-                              params={"purpose": "investigation", "q": a.value, "limit": 50})
-            if r.status_code != 200:
-                return tally.error(f"HTTP {r.status_code}", r.text)
-            if not r.json()["items"]:
+            status, body = self.http.get("/api/v1/search", headers=self.asker,
+                                         params={"purpose": "investigation", "q": a.value, "limit": 50})
+            if status != 200:
+                return tally.error(f"HTTP {status}", body.decode(errors="replace"))
+            if not json.loads(body)["items"]:
                 tally.error("wrong answer", f"search {a.value}: no items")
         elif a.kind == "healthz (floor)":
-            r = self.http.get(self.base + "/healthz", timeout=60)
-            if r.status_code != 200:
-                return tally.error(f"HTTP {r.status_code}", r.text)
+            status, body = self.http.get("/healthz")
+            if status != 200:
+                return tally.error(f"HTTP {status}", body.decode(errors="replace"))
         elif a.kind == "taxii page":
             params: dict[str, Any] = {"limit": self.args.taxii_limit}
             try:
                 params["next"] = self.cursors.popleft()  # continue a poller's walk, else start one
             except IndexError:
                 pass
-            r = self.http.get(self.base + "/taxii2/cfc/collections/all/objects/", params=params,
-                              auth=self.taxii_auth, headers={"Accept": TAXII}, timeout=60)
-            if r.status_code != 200:
-                return tally.error(f"HTTP {r.status_code}", r.text)
-            env = json.loads(r.content)
+            status, body = self.http.get("/taxii2/cfc/collections/all/objects/", params=params, headers=self.taxii)
+            if status != 200:
+                return tally.error(f"HTTP {status}", body.decode(errors="replace"))
+            env = json.loads(body)
             if not env.get("objects"):
                 return tally.error("wrong answer", "TAXII page without objects")
             if env.get("more"):
                 self.cursors.append(env["next"])
         else:
             objects = list(_common.iter_objects(self.args.upload_size, seed=self.args.seed + 1000 + a.number))
-            body = {"format": "stix", "file_name": f"load-{a.number}.json",
-                    "content": {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects},
-                    "handling": {"tlp": "amber", "purposes": list(_common.SPEC.purposes), "category": "malware"}}
-            r = self.http.post(self.base + "/api/v1/contributions", headers=self.partner, json=body, timeout=60)
-            if r.status_code != 201:
-                return tally.error(f"HTTP {r.status_code}", r.text)
-            got = r.json()
+            payload = {"format": "stix", "file_name": f"load-{a.number}.json",
+                       "content": {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects},
+                       "handling": {"tlp": "amber", "purposes": list(_common.SPEC.purposes), "category": "malware"}}
+            status, body = self.http.post("/api/v1/contributions", headers=self.partner, json_body=payload)
+            if status != 201:
+                return tally.error(f"HTTP {status}", body.decode(errors="replace"))
+            got = json.loads(body)
             if not got["created"] or got["errors"] or got["objects"] + got["skipped_versions"] != len(objects):
                 tally.error("wrong answer", f"upload: {json.dumps(got)[:200]}")
 
@@ -428,7 +426,7 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
     An arrival that waited more than max_wait seconds for a free client thread is not sent but
     counted as an error (and its wait as its latency): the run stays bounded when the server falls
     behind."""
-    import requests
+    import http.client
 
     scratch = Tally()
     first = make_client()
@@ -456,7 +454,7 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
             tally.sent += 1
             try:
                 client(a, tally)
-            except (requests.RequestException, ValueError, KeyError, IndexError) as exc:
+            except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError) as exc:
                 tally.error(type(exc).__name__, f"{a.kind}: {exc!r}")
             tally.latencies.append(time.perf_counter() - start - a.at)
 

@@ -3,8 +3,8 @@
     cd /work/main && PYTHONPATH=src python benchmarks/lookup.py [--n 1000000] [--batch 100000] [--requests 1000]
         [--store PATH]
 
-a. single lookups over HTTP (uvicorn in a child process, keep-alive client): p50/p99, beside
-   GET /healthz on the same connection (the HTTP + framework floor);
+a. single lookups over HTTP (uvicorn in a child process, one keep-alive http.client connection,
+   `_common.Http`): p50/p99, beside GET /healthz on the same connection (the HTTP + framework floor);
 b. one batch lookup of --batch values in-process (parse, match, notify owners, store hashes,
    audit, commit), beside a plain Python set membership test of the same values against the
    stored values (the ceiling: no parsing, no database, no policy).
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import random
 import socket
@@ -174,7 +175,7 @@ def _free_port() -> int:
 
 
 def run_http(db_url: str, data_dir: Path, token: str, values: list[str], requests: int) -> dict[str, list[float]]:
-    import httpx
+    import http.client
 
     port = _free_port()
     env = {**os.environ, "CFC_DATABASE_URL": db_url, "CFC_DATA_DIR": str(data_dir),
@@ -187,30 +188,32 @@ def run_http(db_url: str, data_dir: Path, token: str, values: list[str], request
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.2)
-            _common.settle_client_heap()
-            out: dict[str, list[float]] = {"lookup": [], "healthz": [], "hit": [], "no_hit": []}
-            for i in range(50):  # warm-up: imports, caches, connection pool
-                client.post("/api/v1/lookup", json={"purpose": "investigation", "values": [values[i]]})
-                client.get("/healthz")
-            for i in range(requests):
-                t = time.perf_counter()
-                r = client.post("/api/v1/lookup", json={"purpose": "investigation", "values": [values[i % len(values)]]})
-                out["lookup"].append(time.perf_counter() - t)
-                assert r.status_code == 200, r.text
-                out["hit" if r.json()["counts"]["hit"] else "no_hit"].append(out["lookup"][-1])
-                t = time.perf_counter()
-                client.get("/healthz")
-                out["healthz"].append(time.perf_counter() - t)
+        client = _common.Http(base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        while True:
+            try:
+                if client.get("/healthz")[0] == 200:
+                    break
+            except (OSError, http.client.HTTPException):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        _common.settle_client_heap()
+        out: dict[str, list[float]] = {"lookup": [], "healthz": [], "hit": [], "no_hit": []}
+        for i in range(50):  # warm-up: imports, caches, the connection
+            client.post("/api/v1/lookup", json_body={"purpose": "investigation", "values": [values[i]]})
+            client.get("/healthz")
+        for i in range(requests):
+            t = time.perf_counter()
+            status, body = client.post("/api/v1/lookup",
+                                       json_body={"purpose": "investigation", "values": [values[i % len(values)]]})
+            out["lookup"].append(time.perf_counter() - t)
+            assert status == 200, body
+            out["hit" if json.loads(body)["counts"]["hit"] else "no_hit"].append(out["lookup"][-1])
+            t = time.perf_counter()
+            client.get("/healthz")
+            out["healthz"].append(time.perf_counter() - t)
+        client.close()
         return out
     finally:
         server.terminate()
@@ -262,7 +265,7 @@ def run_set(stored: list[str], values: list[str]) -> float:
 
 def report_http(latencies: dict[str, list[float]], load_http: str) -> None:
     lk, hz = latencies["lookup"], latencies["healthz"]
-    print(f"a. single lookup over HTTP, {len(lk):,} requests, one value each (keep-alive, uvicorn child process)")
+    print(f"a. single lookup over HTTP, {len(lk):,} requests, one value each (keep-alive http.client, uvicorn child process)")
     _common.table([
         ("request", "p50 ms", "p99 ms", "mean ms"),
         ("POST /api/v1/lookup (auth, policy, notify, audit, commit)", f"{pct(lk, 50):.2f}", f"{pct(lk, 99):.2f}",

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import Engine, text
@@ -44,6 +45,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Background jobs in this process when configured (the SQLite default: see jobs/inprocess.py);
     with SQLite, the write-ahead log checkpointed off the request path (ops/checkpoint.py)."""
     settings: Settings = app.state.settings
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.server_threads
     in_process = settings.inprocess_worker
     if in_process is None:
         in_process = app.state.engine.dialect.name == "sqlite"

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from typer.testing import CliRunner
 
-from cyberfusion.ai import registry, service
+from cyberfusion.ai import registry
 from cyberfusion.ai.documents import read_bytes
 from cyberfusion.ai.evaluate import evaluate_classification, evaluate_conformance, evaluate_extraction
 from cyberfusion.db import transaction

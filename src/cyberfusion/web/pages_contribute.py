@@ -160,9 +160,10 @@ async def contribute_commit(request: Request, db: Db, user: User, viewer: Curren
         return await _launch(request, db, user, viewer, upload_id=upload_id, stage="store", path=path, fmt=fmt,
                              file_name=checked.file_name, values=values)
     except InvalidInput as exc:
+        errors = {exc.field or "file": exc.problems[0].reason}
         await run_in_threadpool(db.rollback)
         return await run_in_threadpool(lambda: _form_page(request, db, values=values, fmt=fmt, status=422,
-                                                          errors={exc.field or "file": exc.problems[0].reason}))
+                                                          errors=errors))
 
 
 def _import_page(request: Request, db: Session, user: WebUser, import_id: str) -> Response:
