@@ -31,13 +31,19 @@ def _here(fmt: str, path: Path, **kw: Any) -> list[Any]:
     return [prepare(item) for item in parse(fmt, path, file_name=path.name, errors=None, **kw)]
 
 
-def _worker(fmt: str, path: Path, **kw: Any) -> Worker:
+def _worker(fmt: str, path: Path, *, sqlite_rows: bool = False, **kw: Any) -> Worker:
     return Worker(fmt=fmt, path=path, file_name=path.name, mapping=kw.get("mapping"),
-                  default_time=kw.get("default_time"), fallback=lambda: iter(_here(fmt, path, **kw)))
+                  default_time=kw.get("default_time"), fallback=lambda: iter(_here(fmt, path, **kw)),
+                  sqlite_rows=sqlite_rows)
 
 
-def _through_worker(fmt: str, path: Path, **kw: Any) -> list[Any]:
-    w = _worker(fmt, path, **kw)
+def _here_sqlite(fmt: str, path: Path, **kw: Any) -> list[Any]:
+    memo: dict[Any, str] = {}
+    return [prepare(item, memo) for item in parse(fmt, path, file_name=path.name, errors=None, **kw)]
+
+
+def _through_worker(fmt: str, path: Path, *, sqlite_rows: bool = False, **kw: Any) -> list[Any]:
+    w = _worker(fmt, path, sqlite_rows=sqlite_rows, **kw)
     try:
         assert w.proc is not None
         return list(w)
@@ -324,3 +330,52 @@ def test_rows_prepared_for_sqlite_are_the_repository_conversions(tmp_path) -> No
         assert list(s.row) == expected
         assert s.observables == [(*o[:6], _sqlite_datetime(o[6])) for o in p.observables]
         assert (s.stix_id, s.refs, s.hints, s.location, s.nul) == (p.stix_id, p.refs, p.hints, p.location, p.nul)
+
+
+@pytest.mark.parametrize("corpus", ["stix21", "attack", "misp"])
+def test_sqlite_rows_come_through_marshal_as_prepare_gives_them_here(tmp_path, corpus: str) -> None:
+    # On SQLite the rows travel in marshal's format (worker._MARSHAL): the same values, types,
+    # order and shapes (tuples, lists, dicts) as prepare gives in-process.
+    fmt = "misp" if corpus == "misp" else "stix"
+    files = sorted((CONFORMANCE / corpus).rglob("*.json"))[:8]
+    files.append(bundle_file(tmp_path, _mixed(1200), "mixed.json"))
+    for path in files:
+        try:
+            expected = _here_sqlite(fmt, path)
+        except InvalidInput as exc:
+            with pytest.raises(InvalidInput) as caught:
+                _through_worker(fmt, path, sqlite_rows=True)
+            assert caught.value.problems == exc.problems
+            continue
+        got = _through_worker(fmt, path, sqlite_rows=True)
+        assert got == expected
+        assert [_shapes(r) for r in got] == [_shapes(r) for r in expected]
+
+
+def _shapes(value: Any) -> Any:
+    """The value with every type spelled out: == alone takes True for 1 and 1.0 for 1."""
+    if isinstance(value, dict):
+        return ("dict", [(_shapes(k), _shapes(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_shapes(v) for v in value])
+    return (type(value).__name__, value)
+
+
+def test_a_chunk_marshal_cannot_write_goes_as_a_pickle() -> None:
+    import io
+    from datetime import UTC, datetime
+
+    from cyberfusion.ingest.rows import Prepared
+
+    plain = Prepared("indicator--1", "2026-01-01 00:00:00.000000", ["marking--x"], {"distribution": 0}, "object 0",
+                     False, ("indicator--1", 1, 1.5, None, True, '["a"]'), [("ipv4-addr", "10.0.0.1", "0a", "0a")])
+    other = plain._replace(modified=datetime(2026, 1, 1, tzinfo=UTC))
+    for chunk, marshalled in (([plain, plain], True), ([plain, other], False)):
+        out = io.BytesIO()
+        worker._send_rows(out, chunk, True)
+        message = out.getvalue()[8:]
+        assert (message[:1] == worker._MARSHAL) == marshalled
+        kind, rows = worker._decode(message)
+        assert kind == "rows" and rows == chunk
+        assert [_shapes(r) for r in rows] == [_shapes(r) for r in chunk]
+        assert all(type(r) is Prepared for r in rows)

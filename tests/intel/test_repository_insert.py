@@ -76,3 +76,43 @@ def test_bulk_insert_stores_what_the_column_types_store(world, tmp_path, monkeyp
             assert stored_fast[2][3:5] == ("2026-10-01 18:29:59.000001", "text")  # +05:30 stored as UTC
             assert stored_fast[3][3] == "0999-01-02 03:04:05.000000"
             assert [r[6:8] for r in stored_fast[:2]] == [(0, "integer"), (1, "integer")]
+
+
+def test_existing_versions_finds_what_an_in_list_finds_and_seeks_the_unique_index(world, tmp_path):
+    # On SQLite the ids go as one JSON array read by json_each; the answer is the plain IN list's.
+    from sqlalchemy import event
+
+    from cyberfusion.sharing import policy
+
+    objects = [indicator("domain-name", f"held{i}.example") for i in range(30)]
+    objects += [indicator("domain-name", "held0.example", modified="2026-10-02T00:00:00.5Z")]  # a second version
+    contribute(world, tmp_path, "vendor", objects, HandlingSpec(tlp="clear"))
+    contribute(world, tmp_path, "bank", [indicator("domain-name", "held1.example")], HandlingSpec(tlp="clear"))
+    org = world.orgs["vendor"]
+    now = datetime.now(UTC)
+    keys = [(o["id"], now) for o in objects[::2]] + [("indicator--00000000-0000-4000-8000-000000000000", now),
+                                                      ("x'); DROP TABLE stix_objects; --", now)]
+    statements: list[tuple[str, object]] = []
+    with transaction(world.factory) as s:
+        def spy(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            statements.append((statement, parameters))
+
+        event.listen(s.get_bind(), "before_cursor_execute", spy)
+        try:
+            found = repository.existing_versions(s, org_id=org, keys=keys, now=now)
+        finally:
+            event.remove(s.get_bind(), "before_cursor_execute", spy)
+        expected = {(r[0], r[1]): (r[2], bool(r[3])) for r in s.execute(
+            select(StixObject.stix_id, StixObject.modified, StixObject.contribution_id,
+                   policy.contributions_in_force(now))
+            .join(Contribution, Contribution.id == StixObject.contribution_id)
+            .where(StixObject.organisation_id == org, StixObject.stix_id.in_(sorted({k[0] for k in keys}))))}
+        assert found == expected
+        assert len(found) == 16  # 15 ids asked, one of them with two versions
+        assert repository.existing_versions(s, org_id=org, keys=[], now=now) == {}
+        if s.get_bind().dialect.name == "sqlite":
+            statement, parameters = statements[-1]
+            assert "json_each" in statement
+            raw = s.connection().connection.dbapi_connection
+            plan = " | ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "SEARCH stix_objects USING INDEX sqlite_autoindex_stix_objects_1 (stix_id=?)" in plan, plan

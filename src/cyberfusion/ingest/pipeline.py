@@ -163,12 +163,13 @@ class Importer:
         held = self._held([(row.stix_id, row.modified) for row, _hid in self.pending])
         if self.sqlite_rows and held:  # version keys as the rows hold them (SQLite text)
             held = {(stix_id, sqlite_text(modified)) for stix_id, modified in held}
+        if self.sqlite_rows:
+            self._flush_converted(held)
+            return
         objects: list[tuple[Any, ...]] = []
         observables: list[tuple[Any, ...]] = []
         seen: set[tuple[str, datetime]] = set()
         cid, org_id, now = self.contribution.id, self.viewer.org_id, self.now  # ORM reads cost: once
-        if self.sqlite_rows:
-            now = sqlite_text(now)
         for row, hid in self.pending:
             key = (row.stix_id, row.modified)
             if key in held or key in seen:
@@ -180,11 +181,43 @@ class Importer:
             objects.append((*row.row, cid, org_id, hid, now))
             context = (cid, org_id, hid)
             observables.extend((*o, *context) for o in row.observables)
-        repository.insert_objects(self.session, objects, columns=_OBJECT_ROW, converted=self.sqlite_rows)
-        repository.insert_observables(self.session, observables, columns=_OBSERVABLE_ROW,
-                                      converted=self.sqlite_rows)
+        repository.insert_objects(self.session, objects, columns=_OBJECT_ROW)
+        repository.insert_observables(self.session, observables, columns=_OBSERVABLE_ROW)
         self.result.objects += len(objects)
         self.result.observables += len(observables)
+        self.pending.clear()
+
+    def _flush_converted(self, held: set[tuple[str, Any]]) -> None:
+        """flush for rows whose values are SQLite's already (the ingest worker's, on SQLite): the
+        same rows, decisions and order, gathered as flat value lists for the bulk insert
+        (repository.insert_converted) instead of a tuple per row (tests/ingest/test_worker.py
+        compares the stored rows with the in-process path's)."""
+        objects: list[Any] = []
+        observables: list[Any] = []
+        seen: set[tuple[str, Any]] = set()
+        cid, org_id, now = self.contribution.id, self.viewer.org_id, sqlite_text(self.now)
+        count = found = 0
+        for row, hid in self.pending:
+            key = (row.stix_id, row.modified)
+            if key in held or key in seen:
+                self.result.skipped_versions += 1
+                continue
+            seen.add(key)
+            if row.nul:  # PostgreSQL text cannot hold U+0000 (refused on SQLite too: one behaviour)
+                raise InvalidInput(Problem(NUL_PROBLEM, file=self.contribution.file_name, location=row.location))
+            objects += row.row
+            objects += (cid, org_id, hid, now)
+            count += 1
+            if row.observables:
+                context = (cid, org_id, hid)
+                for o in row.observables:
+                    observables += o
+                    observables += context
+                found += len(row.observables)
+        repository.insert_converted(self.session, objects=objects, object_columns=_OBJECT_ROW,
+                                    observables=observables, observable_columns=_OBSERVABLE_ROW)
+        self.result.objects += count
+        self.result.observables += found
         self.pending.clear()
 
 

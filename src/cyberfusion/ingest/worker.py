@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import marshal
 import os
 import pickle
 import queue
@@ -48,6 +49,12 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 BUFFERED = 32  # messages: ~16 MB, 16,000 objects ahead at most
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+# A message of rows in marshal's format starts with this byte (a pickle starts with 0x80). On
+# SQLite every value of a Prepared row is a str, int, float, bool, None, list, tuple or dict (the
+# timestamps are text: rows.prepare for SQLite), which marshal writes and reads back as they
+# were, 1.5-2x faster than pickle (50,000 benchmark indicators: dumps 0.21 -> 0.12 s, loads 0.23
+# -> 0.16 s of CPU); a chunk holding anything else (a datetime on PostgreSQL) goes as a pickle.
+_MARSHAL = b"M"
 IMPORTER_ARG = "--cyberfusion-ingest-worker-of="
 _BOOT = ("import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
          "from cyberfusion.ingest.worker import serve; serve()")
@@ -100,8 +107,8 @@ class Worker:
             try:
                 if message is None:
                     raise EOFError("no more messages")
-                kind, payload = pickle.loads(message)
-            except (EOFError, pickle.UnpicklingError) as exc:
+                kind, payload = _decode(message)
+            except (EOFError, ValueError, TypeError, pickle.UnpicklingError) as exc:
                 log.warning("ingest worker ended early (%s, exit %s); parsing the rest in-process",
                             type(exc).__name__, proc.poll())
                 self.close()
@@ -165,6 +172,14 @@ class Worker:
             proc.stdout.close()
 
 
+def _decode(message: bytes) -> tuple[str, Any]:
+    """(kind, payload) of one message: rows in marshal's format (_send_rows), or a pickle."""
+    if message[:1] == _MARSHAL:
+        return "rows", list(map(Prepared._make, marshal.loads(memoryview(message)[1:])))
+    kind, payload = pickle.loads(message)
+    return kind, payload
+
+
 def _widen(pipe: BinaryIO) -> None:
     """Let the pipe hold 1 MiB (Linux; 64 KiB by default): the worker goes on parsing while the
     importer is busy inserting a batch, instead of waiting for it to read."""
@@ -190,9 +205,27 @@ def _stop_when_orphaned() -> None:
 
 def _send(out: BinaryIO, kind: str, payload: Any) -> None:
     message = pickle.dumps((kind, payload), _PROTOCOL)
+    _write(out, message)
+
+
+def _write(out: BinaryIO, message: bytes) -> None:
     out.write(len(message).to_bytes(8, "little"))
     out.write(message)
     out.flush()
+
+
+def _send_rows(out: BinaryIO, chunk: list[Prepared], plain: bool) -> None:
+    """A chunk of rows: in marshal's format when ``plain`` (SQLite's values, see _MARSHAL) and
+    marshal can write them all, else pickled."""
+    if plain:
+        try:
+            body = marshal.dumps(list(map(tuple, chunk)))
+        except ValueError:  # a value marshal does not write: this chunk goes as a pickle
+            pass
+        else:
+            _write(out, _MARSHAL + body)
+            return
+    _send(out, "rows", chunk)
 
 
 def serve() -> None:
@@ -223,19 +256,19 @@ def _work(job: dict[str, Any], out: BinaryIO) -> None:
                           mapping=job["mapping"], default_time=job["default_time"]):
             chunk.append(prepare(item, memo))
             if len(chunk) >= CHUNK:
-                _send(out, "rows", chunk)
+                _send_rows(out, chunk, sqlite_rows)
                 chunk = []
     except InvalidInput as exc:
-        _send(out, "rows", chunk)
+        _send_rows(out, chunk, sqlite_rows)
         _send(out, "invalid", exc.problems)
         return
     except Exception as exc:  # noqa: BLE001 - handed to the importer, which raises it
-        _send(out, "rows", chunk)
+        _send_rows(out, chunk, sqlite_rows)
         try:
             pickle.dumps(exc, _PROTOCOL)
         except Exception:  # noqa: BLE001
             exc = RuntimeError(f"ingest worker: {type(exc).__name__}: {exc}")
         _send(out, "failed", exc)
         return
-    _send(out, "rows", chunk)
+    _send_rows(out, chunk, sqlite_rows)
     _send(out, "end", time.process_time())
