@@ -168,16 +168,8 @@ class Importer:
             return
         objects: list[tuple[Any, ...]] = []
         observables: list[tuple[Any, ...]] = []
-        seen: set[tuple[str, datetime]] = set()
         cid, org_id, now = self.contribution.id, self.viewer.org_id, self.now  # ORM reads cost: once
-        for row, hid in self.pending:
-            key = (row.stix_id, row.modified)
-            if key in held or key in seen:
-                self.result.skipped_versions += 1
-                continue
-            seen.add(key)
-            if row.nul:  # PostgreSQL text cannot hold U+0000
-                raise InvalidInput(Problem(NUL_PROBLEM, file=self.contribution.file_name, location=row.location))
+        for row, hid in self._to_store(held):
             objects.append((*row.row, cid, org_id, hid, now))
             context = (cid, org_id, hid)
             observables.extend((*o, *context) for o in row.observables)
@@ -187,6 +179,21 @@ class Importer:
         self.result.observables += len(observables)
         self.pending.clear()
 
+    def _to_store(self, held: set[tuple[str, Any]]) -> Iterator[tuple[Prepared, int]]:
+        """The pending rows to store, in order, with their handling ids: a version already held, or
+        repeated within the batch, is counted as skipped; a row holding U+0000 fails the import
+        (PostgreSQL text cannot hold it; refused on SQLite too: one behaviour)."""
+        seen: set[tuple[str, Any]] = set()
+        for row, hid in self.pending:
+            key = (row.stix_id, row.modified)
+            if key in held or key in seen:
+                self.result.skipped_versions += 1
+                continue
+            seen.add(key)
+            if row.nul:
+                raise InvalidInput(Problem(NUL_PROBLEM, file=self.contribution.file_name, location=row.location))
+            yield row, hid
+
     def _flush_converted(self, held: set[tuple[str, Any]]) -> None:
         """flush for rows whose values are SQLite's already (the ingest worker's, on SQLite): the
         same rows, decisions and order, gathered as flat value lists for the bulk insert
@@ -194,17 +201,9 @@ class Importer:
         compares the stored rows with the in-process path's)."""
         objects: list[Any] = []
         observables: list[Any] = []
-        seen: set[tuple[str, Any]] = set()
         cid, org_id, now = self.contribution.id, self.viewer.org_id, sqlite_text(self.now)
         count = found = 0
-        for row, hid in self.pending:
-            key = (row.stix_id, row.modified)
-            if key in held or key in seen:
-                self.result.skipped_versions += 1
-                continue
-            seen.add(key)
-            if row.nul:  # PostgreSQL text cannot hold U+0000 (refused on SQLite too: one behaviour)
-                raise InvalidInput(Problem(NUL_PROBLEM, file=self.contribution.file_name, location=row.location))
+        for row, hid in self._to_store(held):
             objects += row.row
             objects += (cid, org_id, hid, now)
             count += 1
