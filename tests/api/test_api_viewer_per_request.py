@@ -105,3 +105,22 @@ def test_a_trusted_token_costs_no_thread_pool_trip_of_its_own(client, world, mon
     r = client.post("/api/v1/lookup", json=LOOKUP, headers=auth)
     assert r.status_code == 200 and r.json()["results"][0]["result"] == "no_hit"
     assert trips == []
+
+
+def test_a_pending_viewer_makes_no_reference_cycle():
+    """Kept on the request's state, a PendingViewer must not point back at the request: the cycle
+    (state -> viewer -> request -> scope -> state) would leave every request's objects to the
+    cyclic collector."""
+    from starlette.requests import Request
+
+    from cyberfusion.api.deps import PendingViewer
+
+    class App:
+        class state:  # noqa: N801 - stands in for app.state
+            settings = object()
+
+    request = Request({"type": "http", "app": App, "client": ("127.0.0.1", 1), "headers": [], "state": {}})
+    request.state.pending_viewer = PendingViewer(request, session=object(), member_id=1, now=None)  # type: ignore[arg-type]
+    import gc
+    assert not any(r is request for r in gc.get_referents(request.state.pending_viewer))
+    assert request.state.pending_viewer.client == "127.0.0.1"

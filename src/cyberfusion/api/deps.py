@@ -144,17 +144,20 @@ class PendingViewer:
     Measured (benchmarks/lookup.py store, one keep-alive client, callgrind): a no-hit lookup
     5.74 -> 5.32 M instructions in the server, besides the trip's own system time."""
 
-    __slots__ = ("request", "session", "member_id", "now")
+    # Not the request itself: kept on the request's state, it would make a reference cycle
+    # (state -> this -> request -> scope -> state) that only the cyclic collector frees.
+    __slots__ = ("session", "member_id", "now", "client", "settings")
 
     def __init__(self, request: Request, session: Session, member_id: int, now: datetime) -> None:
-        self.request, self.session, self.member_id, self.now = request, session, member_id, now
+        self.session, self.member_id, self.now = session, member_id, now
+        self.client, self.settings = client_address(request), request.app.state.settings
 
     def resolve(self, session: Session | None = None) -> Viewer:
         session = session or self.session
         try:
             return partners.resolve_viewer_by_id(session, self.member_id)
         except Unauthenticated:  # deactivated since its token was checked: a failed attempt, as before
-            _failed(self.request, session, self.now)
+            throttle.failed_attempt(session, client=self.client, settings=self.settings, now=self.now)
             raise
 
 
