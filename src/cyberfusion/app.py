@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from cyberfusion.api.guards import RequestGuard, SecurityHeaders
 from cyberfusion.config import Settings, get_settings
 from cyberfusion.db import make_engine, make_sessionmaker, migration_state, require_current_schema
 from cyberfusion.errors import CyberfusionError
+from cyberfusion.kit import gcutil
 
 
 # Every module with a `router` served by the app, one per line.
@@ -68,11 +68,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # at 100k, 1,000-object pages: a full collection 124-137 -> 9 ms of CPU, about 1.2 ms a page
     # (2026-11-27). Undone at shutdown, so an app started and stopped in a longer-lived process
     # (tests) leaves nothing uncollectable behind.
-    gc.freeze()
+    gcutil.freeze_long_lived()
     try:
         yield
     finally:
-        gc.unfreeze()
+        gcutil.unfreeze_long_lived()
         if worker is not None:
             worker.stop()
         if checkpointer is not None:

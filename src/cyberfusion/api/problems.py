@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cyberfusion.api import deps
 from cyberfusion.db import database_error
 from cyberfusion.errors import (
     CyberfusionError,
@@ -49,6 +51,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A viewer left for the endpoint's thread (api/deps.PendingViewer) is read here first:
+        # a refused caller hears 401/403, as when the viewer was read before validation.
+        if getattr(request.state, "pending_viewer", None) is not None:
+            refused = await run_in_threadpool(deps.refusal_before_validation, request)
+            if refused is not None:
+                return problem_response(request, refused)
         problems = [Problem(reason=e["msg"], field=_field_of(tuple(e["loc"])),
                             location=str(e["loc"][0]) if e["loc"] else None) for e in exc.errors()]
         return problem_response(request, InvalidInput(problems))

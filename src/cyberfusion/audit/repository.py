@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cyberfusion.audit.models import AuditEntry
-from cyberfusion.db import hold_write_lock
+from cyberfusion.db import core, hold_write_lock
 
 
 def lock_chain_head(session: Session) -> None:
@@ -28,17 +29,13 @@ _INSERT = insert(AuditEntry.__table__)
 
 
 def last_hash(session: Session) -> str | None:
-    return session.scalar(_LAST_HASH)
+    return core(session).scalar(_LAST_HASH)
 
 
-def add(session: Session, entry: AuditEntry) -> None:
-    """Append the entry's row (the object itself stays out of the session: entries are never
-    changed after they are written)."""
-    session.execute(_INSERT, {c: getattr(entry, c) for c in _COLUMNS})
-
-
-_COLUMNS = ("at", "member_id", "organisation_id", "secondment_id", "action", "purpose", "object_ids", "detail",
-            "prev_hash", "hash", "note")
+def add(session: Session, row: dict[str, Any]) -> None:
+    """Append one entry's row (every column but the id; entries are never changed after they
+    are written)."""
+    core(session).execute(_INSERT, row)
 
 
 def iter_entries(session: Session, *, batch: int = 5000) -> Iterator[AuditEntry]:

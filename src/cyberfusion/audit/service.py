@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,11 +20,18 @@ GENESIS = "0" * 64
 
 
 def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
+    return _hash(prev_hash, at=entry.at, member_id=entry.member_id, organisation_id=entry.organisation_id,
+                 secondment_id=entry.secondment_id, action=entry.action, purpose=entry.purpose,
+                 object_ids=entry.object_ids, detail=entry.detail, note=entry.note)
+
+
+def _hash(prev_hash: str, *, at: datetime, member_id: int | None, organisation_id: int | None,
+          secondment_id: int | None, action: str, purpose: str | None, object_ids: list[str] | None,
+          detail: dict[str, Any] | None, note: str | None) -> str:
     body = json.dumps({
-        "at": entry.at.isoformat(), "member_id": entry.member_id,
-        "organisation_id": entry.organisation_id, "secondment_id": entry.secondment_id,
-        "action": entry.action, "purpose": entry.purpose, "object_ids": list(entry.object_ids or []),
-        "detail": entry.detail or {}, "note": entry.note,
+        "at": at.isoformat(), "member_id": member_id, "organisation_id": organisation_id,
+        "secondment_id": secondment_id, "action": action, "purpose": purpose, "object_ids": list(object_ids or []),
+        "detail": detail or {}, "note": note,
     }, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
@@ -31,21 +39,23 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
 def record(session: Session, *, action: str, viewer: Viewer | None = None,
            member_id: int | None = None, organisation_id: int | None = None,
            purpose: str | None = None, object_ids: Iterable[str] = (),
-           detail: dict[str, Any] | None = None, note: str | None = None) -> AuditEntry:
-    """Append one entry in the caller's transaction (so it commits or rolls back with the work)."""
+           detail: dict[str, Any] | None = None, note: str | None = None) -> None:
+    """Append one entry in the caller's transaction (so it commits or rolls back with the work).
+    The row is built from plain values, not as an AuditEntry: every API read appends one, and
+    the ORM instance took 26-42 us to build where the values take 7-12 (2026-11-27)."""
     repository.lock_chain_head(session)
     prev = repository.last_hash(session) or GENESIS
-    entry = AuditEntry(
-        at=utcnow(),
-        member_id=viewer.member_id if viewer else member_id,
-        organisation_id=viewer.org_id if viewer else organisation_id,
-        secondment_id=viewer.secondment_id if viewer else None,
-        action=action, purpose=purpose, object_ids=list(object_ids), detail=detail or {},
-        note=note, prev_hash=prev,
-    )
-    entry.hash = entry_hash(prev, entry)
-    repository.add(session, entry)
-    return entry
+    row: dict[str, Any] = {
+        "at": utcnow(),
+        "member_id": viewer.member_id if viewer else member_id,
+        "organisation_id": viewer.org_id if viewer else organisation_id,
+        "secondment_id": viewer.secondment_id if viewer else None,
+        "action": action, "purpose": purpose, "object_ids": list(object_ids), "detail": detail or {},
+        "note": note,
+    }
+    row["hash"] = _hash(prev, **row)
+    row["prev_hash"] = prev
+    repository.add(session, row)
 
 
 @dataclass(frozen=True, slots=True)

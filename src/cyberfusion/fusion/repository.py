@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cyberfusion.db import conflict_insert, for_update
+from cyberfusion.db import conflict_insert, core, for_update
 from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
                                        ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
 from cyberfusion.intel.models import Contribution, Observable, StixObject
@@ -131,8 +131,11 @@ def insert_terms(session: Session, rows: list[dict[str, Any]]) -> None:
         session.connection().execute(Term.__table__.insert(), rows)
 
 
+_IP_PREFIXES = select(IpPrefix.prefix).order_by(IpPrefix.prefix)
+
+
 def ip_prefixes(session: Session) -> list[int]:
-    return list(session.scalars(select(IpPrefix.prefix).order_by(IpPrefix.prefix)))
+    return list(core(session).scalars(_IP_PREFIXES))
 
 
 def add_prefixes(session: Session, prefixes: Iterable[int]) -> None:
@@ -275,7 +278,7 @@ def match_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,
     dialect = _dialect(session)
     shape = _shape(values)
     q = _match_statement(viewer, purpose, table, dialect, shape, objects)
-    return [tuple(r) for r in session.execute(q, _values_param(values, dialect, shape))]
+    return [tuple(r) for r in core(session).execute(q, _values_param(values, dialect, shape))]
 
 
 def _shape(values: Sequence[str]) -> str:
@@ -510,7 +513,7 @@ _INSERT_LOOKUP = insert(Lookup.__table__).returning(Lookup.__table__.c.id)
 def add_lookup(session: Session, values: dict[str, Any]) -> int:
     """Record one lookup; its id. (Core, not the ORM: one row per API lookup, never changed
     but for its notification count.)"""
-    return session.execute(_INSERT_LOOKUP, values).scalar_one()
+    return core(session).execute(_INSERT_LOOKUP, values).scalar_one()
 
 
 # The hit rows and notifications of a lookup are written by one INSERT ... SELECT each over the

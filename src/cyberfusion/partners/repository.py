@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import Row, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from cyberfusion.db import core
 from cyberfusion.partners.models import Agreement, ApiToken, Member, Organisation, Secondment
 
 
@@ -108,13 +109,13 @@ _MEMBER_ACCESS_FACTS = (
 def access_facts(session: Session, *, org_id: int, today: date) -> Row | None:
     """The organisation's kind, place and vetting, and its agreement valid ``today`` (columns
     None without one): the same agreement ``valid_agreement`` picks."""
-    return session.execute(_ACCESS_FACTS, {"org_id": org_id, "today": today}).first()
+    return core(session).execute(_ACCESS_FACTS, {"org_id": org_id, "today": today}).first()
 
 
 def member_access_facts(session: Session, *, member_id: int, today: date) -> Row | None:
     """``access_facts`` of the member's organisation, with the member's id, e-mail, roles and
     active flag."""
-    return session.execute(_MEMBER_ACCESS_FACTS, {"member_id": member_id, "today": today}).first()
+    return core(session).execute(_MEMBER_ACCESS_FACTS, {"member_id": member_id, "today": today}).first()
 
 
 def agreements(session: Session, *, org_id: int | None = None) -> list[Agreement]:
