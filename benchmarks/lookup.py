@@ -17,7 +17,8 @@ With --store PATH the seeded store (observables, their index, the asker) is kept
 (SQLite, written once right after seeding, before anything is asked) and later runs with the
 same --n and --seed copy it instead of seeding again: every run still starts from the same
 never-asked store (a copy in the temporary directory; lookups write), and the asked values are
-the same (the seeding's random draws are replayed, not the writes). --requests 0 skips part a.
+the same (the seeding's random draws are replayed, not the writes). --requests 0 skips part a,
+--batch 0 part b.
 Targets (informational): HTTP p99 < 5 ms on SQLite; batch >= 200,000 values/s.
 """
 
@@ -319,18 +320,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {'asked':9} {len(values):,} values, about {HIT_SHARE:.0%} of them stored")
             print()
 
-            latencies = (run_http(str(world.engine.url), work / "data", token, values, args.requests)
+            # The single lookups ask the batch's first values (the same draws when --batch is 0).
+            http_values = values or asked_values(stored, max(args.requests, 50), args.seed)
+            latencies = (run_http(str(world.engine.url), work / "data", token, http_values, args.requests)
                          if args.requests else None)
             load_http = _load()
-            wall, cpu, result = run_batch(world, viewer, values)
-            load_batch = _load()
-            parse_s = run_parse(values)
-            set_s = run_set(stored, values)
+            if values:
+                wall, cpu, result = run_batch(world, viewer, values)
+                load_batch = _load()
+                parse_s = run_parse(values)
+                set_s = run_set(stored, values)
         finally:
             world.cleanup()
 
     if latencies is not None:
         report_http(latencies, load_http)
+    if not values:
+        return 0  # --batch 0: part a only
     n = len(values)
     rate = n / wall
     set_rate = n / set_s
