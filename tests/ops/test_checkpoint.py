@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from cyberfusion.app import create_app
 from cyberfusion.config import get_settings
-from cyberfusion.ops.checkpoint import REQUEST_AUTOCHECKPOINT_PAGES, WalCheckpointer
+from cyberfusion.ops.checkpoint import BUSY_SECONDS, REQUEST_AUTOCHECKPOINT_PAGES, WalCheckpointer, next_wait
 
 
 @pytest.fixture
@@ -85,3 +85,30 @@ def test_the_planner_statistics_are_refreshed_at_start(sqlite_engine, world):
                 break
             time.sleep(0.05)
     assert stats > 0  # one row per analysed index
+
+
+def test_the_pace_quickens_while_the_log_grows_and_slows_when_it_is_still():
+    interval = 1.0
+    assert next_wait(None, None, interval=interval) == interval  # the checkpoint failed: the usual pace
+    assert next_wait(None, (0, 0, 0), interval=interval) == interval  # an empty log
+    assert next_wait(None, (0, 120, 120), interval=interval) == BUSY_SECONDS  # frames since start
+    assert next_wait((0, 120, 120), (0, 300, 250), interval=interval) == BUSY_SECONDS  # writers at work
+    assert next_wait((0, 300, 250), (0, 300, 300), interval=interval) == BUSY_SECONDS  # copied the rest
+    assert next_wait((0, 300, 300), (0, 300, 300), interval=interval) == interval  # nothing changed
+    assert next_wait((0, 10, 10), (0, 40, 40), interval=0.05) == 0.05  # never slower than configured
+
+
+def test_the_thread_waits_as_next_wait_says(sqlite_engine, monkeypatch):
+    checkpointer = WalCheckpointer(sqlite_engine, interval=2.0)
+    states = iter([(0, 100, 100), (0, 400, 380), (0, 400, 400), (0, 400, 400), None])
+    waits: list[float] = []
+
+    def wait(timeout: float) -> bool:  # the stop event: record each pause, stop after five rounds
+        waits.append(timeout)
+        return len(waits) > 5
+
+    monkeypatch.setattr(checkpointer, "analyze", lambda: True)
+    monkeypatch.setattr(checkpointer, "checkpoint", lambda: next(states))
+    monkeypatch.setattr(checkpointer._stop, "wait", wait)
+    checkpointer._run()
+    assert waits == [2.0, BUSY_SECONDS, BUSY_SECONDS, BUSY_SECONDS, 2.0, 2.0]

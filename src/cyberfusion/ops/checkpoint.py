@@ -14,6 +14,13 @@ per index, ~10 ms at 200k objects) at start and every ``analyze_every`` seconds.
 SQLite guessed that "contribution in (readable contributions)" was the narrowest index of a
 search and walked every readable observable instead of the one value asked: 35-45 ms per
 search at 200k objects, growing with the store; 2-3 ms with them (2026-11-27).
+
+While the log grows, the thread checkpoints every ``BUSY_SECONDS`` instead of every ``interval``:
+under the load test's traffic at 1M (200 lookups/s, ~14 pages each) the log grew ~3,000 pages a
+second, so with one checkpoint a second up to ~3,000 pages were still to copy when a commit took
+the log past the request connections' threshold, and that commit copied them itself, holding the
+write lock 100-580 ms while every other writer waited (benchmarks/load.py --trace-lock with the
+log's header sampled, 2026-11-27; docs/operations.md). An idle log costs nothing more.
 """
 
 from __future__ import annotations
@@ -35,6 +42,16 @@ log = logging.getLogger("cyberfusion.db")
 REQUEST_AUTOCHECKPOINT_PAGES = 10_000
 # Rows ANALYZE samples per index: enough for the planner to tell a selective index from a wide one.
 ANALYSIS_LIMIT = 1000
+# The pace while the log grows (see above); at most the configured interval.
+BUSY_SECONDS = 0.1
+
+
+def next_wait(before: tuple[int, int, int] | None, after: tuple[int, int, int] | None, *, interval: float) -> float:
+    """Seconds until the next checkpoint: ``BUSY_SECONDS`` when the log changed since the one
+    before (frames written or copied: writers are at work), else ``interval``."""
+    if after is None or after == before or after[1] == 0:
+        return interval
+    return min(interval, BUSY_SECONDS)
 
 
 class WalCheckpointer:
@@ -90,11 +107,14 @@ class WalCheckpointer:
     def _run(self) -> None:
         self.analyze()
         analyzed = time.monotonic()
-        while not self._stop.wait(self.interval):
-            self.checkpoint()
+        state: tuple[int, int, int] | None = None
+        wait = self.interval
+        while not self._stop.wait(wait):
+            before, state = state, self.checkpoint()
+            wait = next_wait(before, state, interval=self.interval)
             if time.monotonic() - analyzed >= self.analyze_every:
                 self.analyze()
                 analyzed = time.monotonic()
 
 
-__all__ = ["WalCheckpointer", "REQUEST_AUTOCHECKPOINT_PAGES"]
+__all__ = ["WalCheckpointer", "REQUEST_AUTOCHECKPOINT_PAGES", "BUSY_SECONDS", "next_wait"]
