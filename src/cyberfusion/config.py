@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     analyzer_auth: dict[str, str] = Field(default_factory=dict, repr=False, description="JSON: analyzer name -> auth header value")
     analyzer_cache_hours: int = Field(default=24, ge=0, description="How long an analyzer result is reused")
     taxii_status_days: int = Field(default=7, ge=1, description="Days a TAXII POST's status resource is kept (job taxii.purge_status)")
-    sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0, description="SQLite: the server checkpoints the write-ahead log from a background thread this often, so requests do not (0: requests checkpoint as SQLite does by default)")
+    sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0, description="SQLite: the server checkpoints the write-ahead log from a background thread this often (every 0.1 s while the log grows), so requests do not (0: requests checkpoint as SQLite does by default)")
     server_threads: int = Field(default=40, ge=1, description="Threads per server process that run request handlers (anyio's pool; its default is 40): requests beyond it wait in the event loop")
     inprocess_worker: bool | None = Field(default=None, description="Run background jobs in the server process (default: on with SQLite, off with PostgreSQL, where `cfc worker` runs them)")
     analyzer_budget: int = Field(default=50, ge=1, description="Default max automatic analyzer runs per contribution")
