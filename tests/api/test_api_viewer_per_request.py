@@ -43,13 +43,20 @@ def test_changes_by_another_process_apply_to_the_next_request(client, world):
     assert r.status_code == 403 and "agreement" in r.json()["detail"]
 
     # Deactivated: refused as unauthenticated at once, and counted as a failed attempt.
+    _deactivated_is_refused(client, world, auth, LOOKUP)
+
+
+
+def _deactivated_is_refused(client, world, auth, body):
+    """Deactivate the bank's member: its next lookup is refused as unauthenticated at once and
+    counted as a failed attempt. Returns that response."""
     before = _failures(world)
     with transaction(world.factory) as s:
         s.execute(update(Member).where(Member.id == world.members["bank"]).values(active=False))
-    r = client.post("/api/v1/lookup", json=LOOKUP, headers=auth)
+    r = client.post("/api/v1/lookup", json=body, headers=auth)
     assert (r.status_code, r.json()["detail"]) == (401, "member inactive")
     assert _failures(world) == before + 1
-
+    return r
 
 @pytest.mark.storage
 def test_a_refusal_still_comes_before_validation_errors(client, world):
@@ -73,13 +80,8 @@ def test_a_refusal_still_comes_before_validation_errors(client, world):
     r = client.get("/api/v1/alerts", headers=auth)
     assert r.status_code == 403 and "vetting" in r.json()["detail"]
 
-    before = _failures(world)
-    with transaction(world.factory) as s:
-        s.execute(update(Member).where(Member.id == world.members["bank"]).values(active=False))
-    r = client.post("/api/v1/lookup", json=bad, headers=auth)
-    assert (r.status_code, r.json()["detail"]) == (401, "member inactive")
+    r = _deactivated_is_refused(client, world, auth, bad)
     assert r.headers["www-authenticate"] == 'Bearer realm="cyberfusion"'
-    assert _failures(world) == before + 1
     assert client.post("/api/v1/lookup", json=bad).status_code == 401  # no token at all
 
 
