@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from cyberfusion.db import transaction
 from cyberfusion.intel.models import Contribution
 from cyberfusion.sharing.handling import HandlingSpec
-from cyberfusion.web import pages_contribute
+from cyberfusion.web import imports, pages_contribute
 from sharing.helpers import contribute, indicator
 from web_support import give_password, new_client, post, sign_in
 
@@ -179,27 +180,47 @@ def test_contribute_text_dry_run_names_the_bad_line_then_commit(web, factory):
     assert again.status_code == 422 and "no longer available" in again.text
 
 
-def _watch(client, target):
-    """The page a browser shows right away, then its polls of the status until the outcome."""
+def _watch(client, target, polled=None):
+    """The page a browser shows right away, then its polls of the status until the outcome;
+    ``polled`` (an Event) is set once a poll has seen the import running with items counted."""
     first = client.get(target)
     seen = []
     deadline = time.monotonic() + 120
     while (state := client.get(f"{target}/status").json())["state"] == "running":
         assert time.monotonic() < deadline, "the import did not finish"
         seen.append(state["items"])
+        if polled is not None and state["items"] > 0:
+            polled.set()
         time.sleep(0.05)
     return first, seen, client.get(target)
 
 
+def _pause_until_polled(monkeypatch, total):
+    """The import's first progress report mid-file waits (at most 10 s) until a poll has seen it:
+    a fast machine would otherwise finish the check between two polls and there would be no
+    progress to see (it happened on PostgreSQL). Returns the Event ``_watch`` sets."""
+    polled = threading.Event()
+    report = imports._Progress.__call__
+
+    def held(self, count):
+        report(self, count)
+        if 0 < count < total and not polled.is_set():
+            polled.wait(10)
+
+    monkeypatch.setattr(imports._Progress, "__call__", held)
+    return polled
+
+
 def test_a_large_contribution_shows_its_progress_then_the_outcome(web, factory, monkeypatch):
     monkeypatch.setattr(pages_contribute, "WAIT_SECONDS", 0)  # the browser goes to the progress page at once
+    polled = _pause_until_polled(monkeypatch, 40_000)
     csrf = sign_in(web, "vendor")
     lines = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(40_000)]
     lines[31_999] = "not an indicator"
     r = web.post("/contribute/preview", data={"csrf_token": csrf, "format": "text", **_handling()},
                  files={"file": ("big.txt", "\n".join(lines).encode(), "text/plain")}, follow_redirects=False)
     target = r.headers["location"]
-    first, seen, page = _watch(web, target)
+    first, seen, page = _watch(web, target, polled)
     assert "<h1>Checking “big.txt”</h1>" in first.text and '<progress id="import-bar"' in first.text
     assert 'data-import-status="' + target + '/status"' in first.text
     assert seen and seen == sorted(seen) and 0 < seen[-1] < 40_000  # the count grows while it runs
