@@ -293,18 +293,12 @@ def _values_source(t: Any, dialect: str, shape: str) -> tuple[Any, Any]:
         return t, t.value == bindparam("match_values", type_=Text)
     if shape == "inline":
         return t, t.value.in_(bindparam("match_values", expanding=True))
-    if dialect == "postgresql":
-        vt = func.unnest(bindparam("match_values", type_=ARRAY(Text))).table_valued("value").render_derived()
-    else:
-        vt = func.json_each(bindparam("match_values", type_=Text)).table_valued("value")
+    vt = _list_table(dialect, "match_values")
     return vt.join(t, t.value == vt.c.value), None
 
 
 def _values_param(values: Sequence[str], dialect: str, shape: str) -> dict[str, Any]:
-    param: Any = values[0] if shape == "one" else list(values)
-    if shape == "table" and dialect != "postgresql":
-        param = json.dumps(param, ensure_ascii=False)
-    return {"match_values": param}
+    return {"match_values": values[0] if shape == "one" else _list_param(list(values), dialect, shape)}
 
 
 def range_groups(session: Session, *, viewer: Viewer, purpose: str, table: str,

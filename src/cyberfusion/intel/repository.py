@@ -141,9 +141,9 @@ def _insert_flat(session: Session, table: Any, values: list[Any], columns: Seque
         return
     width = len(columns)
     columns = tuple(columns)
-    raw = session.connection().connection.dbapi_connection
-    step = max(1, _sqlite_variable_limit(raw) // width) * width  # as many rows per INSERT as _insert_many
     connection = session.connection()
+    # As many rows per INSERT as SQLite's limit on bound variables allows (see _insert_many).
+    step = max(1, _sqlite_variable_limit(connection.connection.dbapi_connection) // width) * width
     for start in range(0, len(values), step):
         params = tuple(values[start:start + step])
         connection.exec_driver_sql(_insert_sql(table.name, columns, len(params) // width), params)
@@ -234,15 +234,7 @@ def _insert_many(session: Session, table: Any, rows: Sequence[Any], columns: Seq
     # pending postings out as a new segment at the end of every statement, so one row per
     # statement cost ~60 µs of segment writing and merging per row (1.7 s CPU for 20,000
     # objects against 0.7 s this way, the trigger and its index unchanged).
-    raw = session.connection().connection.dbapi_connection
-    per = max(1, _sqlite_variable_limit(raw) // len(names))
-    row_sql = f"({', '.join('?' * len(names))})"
-    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-    connection = session.connection()
-    for start in range(0, len(rows), per):
-        chunk = [column[start:start + per] for column in values]
-        params = tuple(chain.from_iterable(zip(*chunk)))
-        connection.exec_driver_sql(head + ", ".join([row_sql] * len(chunk[0])), params)
+    _insert_flat(session, table, list(chain.from_iterable(zip(*values))), names)
 
 
 def _sqlite_variable_limit(raw: Any) -> int:
