@@ -67,12 +67,17 @@ class Status:
 
 
 def status_of(session: Session, *, import_id: str, session_id: str) -> Status | None:
-    """The import as its owner's browser sees it (another session's import is not found)."""
+    """The import as its owner's browser sees it (another session's import is not found).
+
+    The live count is read before the row: an import that ends writes its row (done, final count)
+    before it leaves _LIVE, so a count gone from _LIVE means the row read next is the final one.
+    Read the other way round, a poll between the two could see the row still running with its last
+    heartbeat's count, lower than the live count an earlier poll showed (the bar went back)."""
+    with _LOCK:
+        live = _LIVE.get(import_id)
     row = repository.web_import(session, import_id=import_id, session_id=session_id)
     if row is None:
         return None
-    with _LOCK:
-        live = _LIVE.get(row.id)
     state = row.status
     if state == "running" and live is None and utcnow() - row.updated_at > STALE:
         state = "interrupted"  # the process running it stopped (e.g. the server restarted)
