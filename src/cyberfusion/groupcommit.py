@@ -30,6 +30,7 @@ twice: once in the batch, once alone); what they return is what the request uses
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -147,8 +148,12 @@ class GroupCommit:
                     hold_write_lock(session)  # the one write turn of the batch (SQLite)
                 except Exception as exc:  # no turn in time: retrying one by one would wait again
                     session.rollback()
+                    error = exc
+                    if isinstance(exc, sqlite3.OperationalError):  # raised by writelock, not wrapped
+                        error = Unavailable(f"the database is busy ({exc}); nothing of this request was "
+                                            "written — retry shortly")
                     for item in batch:
-                        item.finish(error=exc)
+                        item.finish(error=error)
                     return
                 try:
                     results = [item.write(session) for item in batch]
