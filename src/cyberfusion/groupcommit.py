@@ -45,9 +45,11 @@ from cyberfusion.errors import Unavailable
 
 T = TypeVar("T")
 
-# At most this many requests' writes in one transaction: a batch of 64 single-value lookups
-# holds the lock ~15-25 ms (docs/operations.md); later arrivals make the next batch.
-MAX_BATCH = 64
+# At most this many requests' writes in one transaction; later arrivals make the next batch. A
+# single-value lookup's rows cost ~0.6-1.2 ms of CPU in a batch (1.1-2.0 alone), so a batch of 32
+# holds the lock ~50-80 ms on a busy two-core machine (2026-11-27, docs/fusion.md). At 200
+# lookups/s batches stay far smaller: what arrives while one is written.
+MAX_BATCH = 32
 
 
 class _Item(Generic[T]):
