@@ -18,6 +18,7 @@ from cyberfusion.api.guards import RequestGuard, SecurityHeaders
 from cyberfusion.config import Settings, get_settings
 from cyberfusion.db import make_engine, make_sessionmaker, migration_state, require_current_schema
 from cyberfusion.errors import CyberfusionError
+from cyberfusion.groupcommit import GroupCommit
 from cyberfusion.kit import gcutil
 
 
@@ -77,6 +78,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.stop()
         if checkpointer is not None:
             checkpointer.stop()
+        if app.state.lookup_writer is not None:
+            app.state.lookup_writer.close()
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
@@ -92,6 +95,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # SQLite: lookups' rows written by one writer per process, a batch of them per write turn and
+    # commit (groupcommit.py, docs/fusion.md). PostgreSQL has no process write lock: each lookup
+    # writes in its request's own transaction, as before.
+    app.state.lookup_writer = (GroupCommit(engine, label="fusion.lookup (group)")
+                               if engine.dialect.name == "sqlite" else None)
     problems.install(app)
 
     # Probes first: routes are matched in order, and load balancers ask often. No I/O: on the loop.

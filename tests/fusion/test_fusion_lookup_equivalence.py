@@ -30,6 +30,7 @@ from cyberfusion.config import get_settings
 from cyberfusion.db import transaction, utcnow
 from cyberfusion.fusion import hits, warninglists
 from cyberfusion.fusion.models import HitNotification, Lookup, LookupHit
+from cyberfusion.groupcommit import GroupCommit
 from fusion.fusion_helpers import WARNINGLISTS, give, indicator, multi, sighting
 
 EXPECTED = Path(__file__).with_name("lookup_equivalence.json")
@@ -112,7 +113,7 @@ def _norm(x: Any, now: datetime) -> Any:
     return x
 
 
-def _snapshot(world, tmp_path) -> dict[str, Any]:
+def _snapshot(world, tmp_path, writer: GroupCommit | None = None) -> dict[str, Any]:
     _seed(world, tmp_path)
     settings = get_settings().model_copy(update={"secret_key": SECRET, "common_threshold": 2})
     org_key = {v: k for k, v in world.orgs.items()}
@@ -122,7 +123,7 @@ def _snapshot(world, tmp_path) -> dict[str, Any]:
     for who, purpose, values, kind in LOOKUPS:
         with transaction(world.factory) as s:
             r = hits.lookup(s, viewer=world.viewer(who), purpose=purpose, values=values, kind=kind,
-                            settings=settings, now=now)
+                            settings=settings, now=now, writer=writer)
         lookup_ids.append(r.lookup_id)
         answers.append(json.loads(json.dumps(_norm(r.as_dict(), now))))  # copies: results share lists
     lid = {v: i for i, v in enumerate(lookup_ids)}
@@ -172,6 +173,21 @@ def test_lookup_answers_and_writes_are_unchanged(world, tmp_path):
         for j, (gr, er) in enumerate(zip(g["results"], e["results"], strict=True)):
             assert gr == er, (i, j)
         assert g == e, i
+
+
+def test_the_group_writer_answers_and_writes_the_same(world, tmp_path, engine):
+    """The API's path on SQLite (groupcommit.py): the rows written by the process's writer, in its
+    own transaction, and the same answers and rows as in the caller's transaction (lookups of more
+    than GROUP_MAX_VALUES values, here the long one, still write in the caller's)."""
+    writer = GroupCommit(engine)
+    try:
+        got = json.loads(json.dumps(_snapshot(world, tmp_path, writer)))
+    finally:
+        writer.close()
+    assert writer.batches == sum(len(v) <= hits.GROUP_MAX_VALUES for _w, _p, v, _k in LOOKUPS)
+    expected = json.loads(EXPECTED.read_text())
+    for part in ("lookups", "audit", "hit_rows", "notifications", "answers"):
+        assert got[part] == expected[part], part
 
 
 def test_json_strings_is_json_dumps():

@@ -36,7 +36,7 @@ def lookup(request: Request, body: LookupIn, session: SessionDep, viewer: Curren
     """Do you hold anything on these values? Each answer: hit (details, or a reference when the
     source withholds them) or no_hit. Owners of hits are notified."""
     result = hits.lookup(session, viewer=viewer, purpose=body.purpose, values=body.values, kind=body.kind,
-                         settings=request.app.state.settings)
+                         settings=request.app.state.settings, writer=request.app.state.lookup_writer)
     return _json(result.as_dict())
 
 

@@ -38,6 +38,7 @@ from cyberfusion.errors import Forbidden, InvalidInput, NotFound
 from cyberfusion.fusion import matching, repository, warninglists
 from cyberfusion.fusion.models import HitNotification
 from cyberfusion.fusion.terms import shown
+from cyberfusion.groupcommit import GroupCommit
 from cyberfusion.intel import repository as intel_repo
 from cyberfusion.kit.observables import detect, normalise
 from cyberfusion.kit.refang import refang
@@ -285,15 +286,69 @@ def _collector_paused(paused: bool) -> Iterator[None]:
 
 
 def lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any], kind: str | None = None,
-           settings: Settings | None = None, now: datetime | None = None) -> LookupResult:
-    """Answer hit/no-hit for each value, notify owners, keep the asked values hashed, audit."""
+           settings: Settings | None = None, now: datetime | None = None,
+           writer: GroupCommit | None = None) -> LookupResult:
+    """Answer hit/no-hit for each value, notify owners, keep the asked values hashed, audit.
+
+    The rows (lookup, notifications, hit rows, audit entry) are written in the caller's session
+    and transaction; with a ``writer`` (the API on SQLite, lookups of at most GROUP_MAX_VALUES
+    values), by the process's group writer in a transaction shared with the other lookups
+    waiting, committed before this returns (``groupcommit.py``). The matching and deciding run
+    here either way, in the caller's session, outside the write lock."""
     with _collector_paused(isinstance(values, list) and len(values) > _GC_PAUSE_VALUES):
-        return _lookup(session, viewer=viewer, purpose=purpose, values=values, kind=kind, settings=settings,
-                       now=now)
+        prepared = _prepare(session, viewer=viewer, purpose=purpose, values=values, kind=kind, settings=settings,
+                            now=now)
+        if writer is not None and len(values) <= GROUP_MAX_VALUES:
+            written = writer.submit(prepared.write)
+        else:
+            written = prepared.write(session)
+        return prepared.finish(written)
 
 
-def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any], kind: str | None,
-            settings: Settings | None, now: datetime | None) -> LookupResult:
+# Lookups of more values than this write in the caller's transaction even with a group writer:
+# their rows are a long write of their own, which a batch would make every lookup in it wait for.
+GROUP_MAX_VALUES = 100
+
+
+@dataclass
+class _Prepared:
+    """A lookup decided and not yet written: what its write needs, and the answer to complete."""
+    viewer: Viewer
+    purpose: str
+    now: datetime
+    lookup_row: dict[str, Any]
+    answers: dict[matching.Key, dict[str, Any]]
+    wanted: dict[tuple[int, str, str], tuple[str, str]]
+    owner_objects: dict[tuple[int, str, str], list[str]]
+    results: list[dict[str, Any]]
+    counts: dict[str, int]
+    disclosed: set[str]
+
+    def write(self, session: Session) -> tuple[int, dict[matching.Key, list[dict[str, str]]]]:
+        """Write the lookup's rows in `session`: its id and each answer's references. Changes
+        nothing but the session (a group writer may run it twice: in a batch, then alone)."""
+        lookup_id = repository.add_lookup(session, self.lookup_row)
+        references = _notify(session, viewer=self.viewer, purpose=self.purpose, lookup_id=lookup_id,
+                             wanted=self.wanted, owner_objects=self.owner_objects, now=self.now)
+        no_refs: list[dict[str, str]] = []
+        repository.add_lookup_hits(session, lookup_id, [
+            (k[0], k[1], a["told"], _json_strings([r["reference"] for r in references.get(k, no_refs)]))
+            for k, a in self.answers.items()])
+        audit.record(session, action="fusion.lookup", viewer=self.viewer, purpose=self.purpose,
+                     object_ids=sorted(self.disclosed),
+                     detail={"lookup_id": lookup_id, **self.counts, "notified": len(self.wanted)})
+        return lookup_id, references
+
+    def finish(self, written: tuple[int, dict[matching.Key, list[dict[str, str]]]]) -> LookupResult:
+        # A hit's "references" list in the results is the answer's own list object: filled here.
+        lookup_id, references = written
+        for key, refs in references.items():
+            self.answers[key]["references"].extend(refs)
+        return LookupResult(lookup_id, self.purpose, self.results, self.counts)
+
+
+def _prepare(session: Session, *, viewer: Viewer, purpose: str, values: list[Any], kind: str | None,
+             settings: Settings | None, now: datetime | None) -> _Prepared:
     settings = settings or get_settings()
     policy.require_purpose(viewer, purpose)
     if not isinstance(values, list) or not values:
@@ -314,21 +369,16 @@ def _lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any]
 
     answers = _decide(session, viewer=viewer, purpose=purpose, found=found, settings=settings, now=now)
     # The answers per value, in the order asked. A hit's "references" list is the answer's own
-    # list object, which _notify below fills (and sorts) in place.
+    # list object, which _Prepared.finish fills once the rows are written.
     results, counts, disclosed = _results(values, parsed, answers)
     wanted = _to_notify(viewer, answers)
-    notified = len(wanted)
-    lookup_id = repository.add_lookup(session, {
+    lookup_row = {
         "member_id": viewer.member_id, "organisation_id": viewer.org_id, "secondment_id": viewer.secondment_id,
         "purpose": purpose, "created_at": now, "value_count": len(values), "hit_count": counts["hit"],
-        "notified_count": notified, "digests": digests})
-    _notify(session, viewer=viewer, purpose=purpose, lookup_id=lookup_id, answers=answers, wanted=wanted, now=now)
-    repository.add_lookup_hits(session, lookup_id, [
-        (k[0], k[1], a["told"], _json_strings([r["reference"] for r in a["references"]]))
-        for k, a in answers.items()])
-    audit.record(session, action="fusion.lookup", viewer=viewer, purpose=purpose, object_ids=sorted(disclosed),
-                 detail={"lookup_id": lookup_id, **counts, "notified": notified})
-    return LookupResult(lookup_id, purpose, results, counts)
+        "notified_count": len(wanted), "digests": digests}
+    return _Prepared(viewer=viewer, purpose=purpose, now=now, lookup_row=lookup_row, answers=answers,
+                     wanted=wanted, owner_objects=_owner_objects(answers, wanted) if wanted else {},
+                     results=results, counts=counts, disclosed=disclosed)
 
 
 def _results(values: list[Any], parsed: list[tuple[str, str] | None], answers: dict[matching.Key, dict[str, Any]]
@@ -583,12 +633,13 @@ def _to_notify(viewer: Viewer, answers: dict[matching.Key, dict[str, Any]]
 
 
 def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
-            answers: dict[matching.Key, dict[str, Any]], wanted: dict[tuple[int, str, str], tuple[str, str]],
-            now: datetime) -> None:
-    """Raise or renew one notification per (owner, value); fill the asker's references."""
+            wanted: dict[tuple[int, str, str], tuple[str, str]],
+            owner_objects: dict[tuple[int, str, str], list[str]],
+            now: datetime) -> dict[matching.Key, list[dict[str, str]]]:
+    """Raise or renew one notification per (owner, value); the asker's references per value
+    (by owner)."""
     if not wanted:
-        return
-    owner_objects = _owner_objects(session, answers, wanted)
+        return {}
     fresh = _new_references(len(wanted))
     rows = [(ref, org, kind, value, _json_strings(owner_objects.get((org, kind, value), [])[:MAX_OBJECTS_PER_VALUE]),
              owner_label, told)
@@ -597,17 +648,19 @@ def _notify(session: Session, *, viewer: Viewer, purpose: str, lookup_id: int,
     references = repository.upsert_notifications(session, rows, asker_org_id=viewer.org_id,
                                                  asker_member_id=viewer.member_id, purpose=purpose,
                                                  lookup_id=lookup_id, now=now)
+    out: dict[matching.Key, list[dict[str, str]]] = {}
     for (org, kind, value), (told, owner_label) in wanted.items():
         if told != "no_hit":
-            answers[(kind, value)]["references"].append(
+            out.setdefault((kind, value), []).append(
                 {"reference": references[(org, kind, value)], "owner": owner_label, "contact": CONTACT_ROUTE})
     by_owner = itemgetter("owner")
-    for a in answers.values():
-        if len(a["references"]) > 1:  # nothing to order in the other nine answers in ten
-            a["references"].sort(key=by_owner)
+    for refs in out.values():
+        if len(refs) > 1:  # nothing to order in the other nine answers in ten
+            refs.sort(key=by_owner)
+    return out
 
 
-def _owner_objects(session: Session, answers: dict[matching.Key, dict[str, Any]],
+def _owner_objects(answers: dict[matching.Key, dict[str, Any]],
                    wanted: dict[tuple[int, str, str], tuple[str, str]]) -> dict[tuple[int, str, str], list[str]]:
     """Each owner's own object ids behind each notified value (what the owner is told): the
     objects of the owner's groups among the value's matches (all rows of a stored value the
