@@ -7,7 +7,7 @@
  * module does, for every value of the batch in one call, what ``hits.parse_value`` and
  * ``hits.value_digests`` do for values already in one of the common canonical shapes (the
  * ``hits._CANONICAL`` regex: dotted quad, hex hash, lower-case name, http(s) URL on such a name,
- * e-mail address on such a name, uncompressed lower-case IPv6), and hands every other value
+ * e-mail address on such a name, uncompressed lower-case IPv6, Bitcoin base58), and hands every other value
  * back to the Python path by its index. The measured gain is in docs/fusion.md.
  *
  * Contract (checked by tests/fusion/test_fusion_native.py against the pure-Python path): a
@@ -26,10 +26,10 @@
 #define DIGEST_BYTES 16
 #define BLOCK 64
 
-enum { K_IPV4, K_IPV6, K_DOMAIN, K_URL, K_EMAIL, K_MD5, K_SHA1, K_SHA256, K_SHA512, K_COUNT };
+enum { K_IPV4, K_IPV6, K_DOMAIN, K_URL, K_EMAIL, K_MD5, K_SHA1, K_SHA256, K_SHA512, K_BTC, K_COUNT };
 
 static const char *const KIND_NAMES[K_COUNT] = {
-    "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "md5", "sha1", "sha256", "sha512",
+    "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "md5", "sha1", "sha256", "sha512", "btc",
 };
 static PyObject *kind_objects[K_COUNT];
 
@@ -176,6 +176,65 @@ static int email_ok(const unsigned char *s, Py_ssize_t n) {
     return name_ok(s + i + 1, n - i - 1);
 }
 
+/* Bitcoin base58 (P2PKH, P2SH) as hits._canonical takes it: the shape [123mn][base58]{25,34},
+ * nothing refang might touch (hits._DEFANG_HINT: in base58 only hxxp/htxp/hxtp/fxp, any case),
+ * then kit.observables._btc: base58.b58decode_check (leading '1's are zero bytes, the rest one
+ * big-endian number in as few bytes as it takes; the last 4 bytes the first 4 of SHA-256(SHA-256)
+ * of the others) giving 21 bytes with a P2PKH/P2SH version byte. Its value is the text itself.
+ * ~6 % of a batch's values, 3 of the 5 % the C code would otherwise hand back. */
+static const char B58_ALPHABET[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+static signed char b58_digit[128];
+
+static int contains_nocase(const unsigned char *s, Py_ssize_t n, const char *needle) {
+    Py_ssize_t m = (Py_ssize_t)strlen(needle);
+    for (Py_ssize_t i = 0; i + m <= n; i++) {
+        Py_ssize_t j = 0;
+        while (j < m && (s[i + j] | 0x20) == (unsigned char)needle[j])
+            j++;
+        if (j == m)
+            return 1;
+    }
+    return 0;
+}
+
+static int btc_ok(const unsigned char *s, Py_ssize_t n) {
+    if (n < 26 || n > 35 || !(s[0] == '1' || s[0] == '2' || s[0] == '3' || s[0] == 'm' || s[0] == 'n'))
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] >= 128 || b58_digit[s[i]] < 0)
+            return 0;
+    if (contains_nocase(s, n, "hxxp") || contains_nocase(s, n, "htxp") || contains_nocase(s, n, "hxtp") ||
+        contains_nocase(s, n, "fxp"))
+        return 0;
+    Py_ssize_t zeros = 0;
+    while (zeros < n && s[zeros] == '1')
+        zeros++;
+    unsigned char number[40]; /* 58^35 < 2^206: 26 bytes at most */
+    memset(number, 0, sizeof number);
+    for (Py_ssize_t i = zeros; i < n; i++) {
+        unsigned int carry = (unsigned int)b58_digit[s[i]];
+        for (int j = (int)sizeof number - 1; j >= 0; j--) {
+            carry += 58u * number[j];
+            number[j] = (unsigned char)(carry & 0xFF);
+            carry >>= 8;
+        }
+    }
+    Py_ssize_t first = 0;
+    while (first < (Py_ssize_t)sizeof number && number[first] == 0)
+        first++;
+    if (zeros + ((Py_ssize_t)sizeof number - first) != 25)
+        return 0;
+    unsigned char raw[25];
+    memset(raw, 0, (size_t)zeros);
+    memcpy(raw + zeros, number + first, (size_t)(25 - zeros));
+    if (!(raw[0] == 0x00 || raw[0] == 0x05 || raw[0] == 0x6F || raw[0] == 0xC4))
+        return 0;
+    unsigned char once[SHA256_DIGEST_LENGTH], twice[SHA256_DIGEST_LENGTH];
+    SHA256(raw, 21, once);
+    SHA256(once, sizeof once, twice);
+    return memcmp(twice, raw + 21, 4) == 0;
+}
+
 /* The kind of an ASCII text in a canonical shape, or -1; *lower set when the value is the text
  * lower-cased (hashes with upper-case digits). */
 static int classify(const unsigned char *s, Py_ssize_t n, int *lower) {
@@ -214,6 +273,8 @@ static int classify(const unsigned char *s, Py_ssize_t n, int *lower) {
         return K_IPV6;
     if (email_ok(s, n))
         return K_EMAIL;
+    if (btc_ok(s, n))
+        return K_BTC;
     return -1;
 }
 
@@ -393,6 +454,9 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__fastlookup(void) {
+    memset(b58_digit, -1, sizeof b58_digit);
+    for (int i = 0; B58_ALPHABET[i]; i++)
+        b58_digit[(unsigned char)B58_ALPHABET[i]] = (signed char)i;
     for (int k = 0; k < K_COUNT; k++) {
         if (kind_objects[k] == NULL) {
             kind_objects[k] = PyUnicode_InternFromString(KIND_NAMES[k]);
