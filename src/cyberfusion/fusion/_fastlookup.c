@@ -352,11 +352,13 @@ static PyObject *parse_digest(PyObject *self, PyObject *args) {
     wanted = kind_index(kind);
     if (wanted == -3)
         goto done;
-    seq = PySequence_Fast(values, "values must be a sequence");
+    /* A tuple of the values (its own references): nothing an allocation below might run (the
+     * collector, a finaliser) can resize or empty what is being read. */
+    seq = PySequence_Tuple(values);
     if (seq == NULL)
         goto done;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     parsed = PyList_New(n);
     digests = PyByteArray_FromStringAndSize(NULL, n * DIGEST_BYTES);
     pending = PyList_New(0);
