@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     token_default_days: int = Field(default=90, ge=1)
     common_threshold: int = Field(default=20, ge=1, description="Values in more contributions are common: not clustered")
     lookup_max_values: int = Field(default=100_000, ge=1, description="Most values in one hit/no-hit lookup")
+    native: bool = Field(default=True, description=(
+        "Use the C extension for the batch lookup's per-value path when it is built (false: the Python path)"))
     cluster_max_nodes: int = Field(default=200, ge=2, le=5000, description="Default most objects in one related-objects cluster")
     alert_interval_seconds: int = Field(default=300, ge=0, description="At most one alert batch per recipient per interval")
     webhook_max_attempts: int = Field(default=6, ge=1, description="Failed webhook/e-mail deliveries before dead-letter")
