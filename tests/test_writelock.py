@@ -245,6 +245,29 @@ def test_no_write_turn_in_time_is_sqlites_database_is_locked_and_a_503(db):
     holder.dispose()
 
 
+def test_hold_write_lock_without_a_turn_is_the_same_503(db):
+    """db.hold_write_lock (BEGIN IMMEDIATE before the first read: audit appends, job claims)
+    calls the lock outside SQLAlchemy's execute; its "database is locked" reaches callers as
+    SQLAlchemy's OperationalError all the same, so the API, TAXII, web and CLI map it to 503 /
+    a one-line error, not to an unexpected error."""
+    from cyberfusion.db import hold_write_lock
+    eng = _engine(db, timeout=0.2)
+    holder = _engine(db)
+    with holder.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES ('holder', 1)"))
+        with make_sessionmaker(eng)() as session, pytest.raises(OperationalError) as caught:
+            hold_write_lock(session)
+    assert str(caught.value.orig) == "database is locked (no write turn within 0.2 s)"
+    assert isinstance(caught.value.orig, sqlite3.OperationalError)
+    err = database_error(caught.value)
+    assert isinstance(err, Unavailable) and err.status == 503
+    with make_sessionmaker(eng)() as session:  # the connection is usable again once the turn is free
+        hold_write_lock(session)
+        session.rollback()
+    eng.dispose()
+    holder.dispose()
+
+
 def test_the_api_answers_503_with_retry_after_while_another_writer_holds_the_turn(engine, world):
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL has no writer lock of this kind")

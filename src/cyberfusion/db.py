@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -128,7 +129,13 @@ def hold_write_lock(session: Session) -> None:
         return
     raw = session.connection().connection.dbapi_connection
     if raw is not None and not raw.in_transaction:
-        writelock.begin_immediate(raw)  # waits for its turn up to SQLITE_BUSY_SECONDS
+        try:
+            writelock.begin_immediate(raw)  # waits for its turn up to SQLITE_BUSY_SECONDS
+        except sqlite3.OperationalError as exc:
+            # Called outside SQLAlchemy's execute, so nothing wraps it: wrapped here as SQLAlchemy
+            # would, the API, TAXII, web and CLI map "database is locked" as they map every
+            # database failure (503 with Retry-After; a one-line CLI error), not as a crash.
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
 
 
 def conflict_insert(session: Session, table: Any) -> Any:

@@ -30,13 +30,13 @@ twice: once in the batch, once alone); what they return is what the request uses
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cyberfusion import writelock
@@ -151,8 +151,8 @@ class GroupCommit:
                 except Exception as exc:  # no turn in time: retrying one by one would wait again
                     session.rollback()
                     error = exc
-                    if isinstance(exc, sqlite3.OperationalError):  # raised by writelock, not wrapped
-                        error = Unavailable(f"the database is busy ({exc}); nothing of this request was "
+                    if isinstance(exc, OperationalError):  # no write turn (db.hold_write_lock)
+                        error = Unavailable(f"the database is busy ({exc.orig}); nothing of this request was "
                                             "written — retry shortly")
                     for item in batch:
                         item.finish(error=error)

@@ -236,9 +236,14 @@ def test_no_write_turn_is_a_clean_503(held, engine, monkeypatch):
             started = time.monotonic()
             r = c.post("/api/v1/lookup", **ask)
             assert time.monotonic() - started < 8
+            # A search's audit entry takes the lock the same way (db.hold_write_lock): 503 too.
+            found = c.get("/api/v1/search", params={"q": "198.51.100.7", "purpose": "investigation"},
+                          headers=ask["headers"])
             other.rollback()
             assert r.status_code == 503, r.text
             assert r.headers["content-type"] == "application/problem+json" and r.headers["retry-after"]
+            assert found.status_code == 503, found.text
+            assert found.headers["content-type"] == "application/problem+json" and found.headers["retry-after"]
             ok = c.post("/api/v1/lookup", **ask)
             assert ok.status_code == 200
     finally:
