@@ -111,9 +111,9 @@ CREATE TABLE stix_objects (
     CONSTRAINT uq_stix_version_owner UNIQUE (stix_id, modified, organisation_id));
 CREATE INDEX ix_stix_objects_added ON stix_objects (date_added, pk);
 CREATE INDEX ix_stix_objects_contribution_id ON stix_objects (contribution_id);
-CREATE INDEX ix_stix_objects_source_ref ON stix_objects (source_ref);
+CREATE INDEX ix_stix_objects_source_ref ON stix_objects (source_ref) WHERE source_ref IS NOT NULL;
 CREATE INDEX ix_stix_objects_stix_id ON stix_objects (stix_id);
-CREATE INDEX ix_stix_objects_target_ref ON stix_objects (target_ref);
+CREATE INDEX ix_stix_objects_target_ref ON stix_objects (target_ref) WHERE target_ref IS NOT NULL;
 CREATE INDEX ix_stix_objects_type_modified ON stix_objects (type, modified);
 CREATE TABLE observables (
     pk INTEGER PRIMARY KEY, kind VARCHAR(16) NOT NULL, value VARCHAR(2048) NOT NULL,
@@ -121,7 +121,7 @@ CREATE TABLE observables (
     object_type VARCHAR(64) NOT NULL, contribution_id VARCHAR(36) NOT NULL, organisation_id INTEGER NOT NULL,
     handling_id INTEGER NOT NULL, seen_at DATETIME, extra JSON);
 CREATE INDEX ix_observables_contribution_id ON observables (contribution_id);
-CREATE INDEX ix_observables_range ON observables (range_start, range_end);
+CREATE INDEX ix_observables_range ON observables (range_start, range_end) WHERE range_start IS NOT NULL;
 CREATE INDEX ix_observables_stix_id ON observables (stix_id);
 CREATE INDEX ix_observables_value ON observables (value, kind);
 """

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, Select, create_engine, event, make_url
+from sqlalchemy import Connection, DateTime, Engine, Index, Select, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -67,6 +67,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+def partial_index(name: str, *columns: str, not_null: str) -> Index:
+    """An index of only the rows whose ``not_null`` column is set, on SQLite and PostgreSQL alike.
+
+    For a column that is NULL on most rows (migrations 0004, 0101): every insert of such a row
+    would otherwise add an index entry no query ever reads. A query can use the index only when
+    its WHERE implies ``not_null IS NOT NULL``: ``col = x``, ``col IN (a, b)``, ``col >= x`` and a
+    join on ``col = other`` do; ``col IN (SELECT ...)`` does not on SQLite, so say
+    ``col IS NOT NULL`` there too (tests/intel/test_partial_indexes.py checks the plans)."""
+    where = text(f"{not_null} IS NOT NULL")
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
 
 
 def utcnow() -> datetime:

@@ -82,7 +82,7 @@ def test_the_migration_back_fills_and_goes_down_and_up(engine, world, tmp_path):
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0003@-2")  # this branch's head (0003) and 0002 down
+            command.downgrade(cfg, "0004@-3")  # this branch's head (0004), 0003 and 0002 down
         with engine.connect() as conn:
             columns = [r[1] for r in conn.execute(text("PRAGMA table_info(stix_objects)"))] \
                 if engine.dialect.name == "sqlite" else list(conn.execute(text(

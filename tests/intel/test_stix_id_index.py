@@ -19,7 +19,7 @@ def test_the_migration_drops_the_index_and_gives_it_back_going_down(engine):
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0003@-1")
+            command.downgrade(cfg, "0004@-2")  # this branch's head (0004) and 0003 down
         assert "ix_stix_objects_stix_id" in _indexes(engine)
     finally:
         upgrade(engine)

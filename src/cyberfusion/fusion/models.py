@@ -13,7 +13,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, L
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cyberfusion.db import Base, UTCDateTime
+from cyberfusion.db import Base, UTCDateTime, partial_index
 
 _BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -60,7 +60,8 @@ class Term(Base):
     __tablename__ = "fusion_terms"
     __table_args__ = (
         Index("ix_fusion_terms_value", "value", "kind"),
-        Index("ix_fusion_terms_range", "range_start", "range_end"),
+        # NULL except on the IP literal of a URL.
+        partial_index("ix_fusion_terms_range", "range_start", "range_end", not_null="range_start"),
     )
 
     pk: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)

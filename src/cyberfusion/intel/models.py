@@ -8,9 +8,10 @@ from sqlalchemy import (JSON, BigInteger, Boolean, ForeignKey, Index, Integer, S
                         UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cyberfusion.db import Base, UTCDateTime
+from cyberfusion.db import Base, UTCDateTime, partial_index
 
 _BigId = BigInteger().with_variant(Integer, "sqlite")
+
 
 
 class Contribution(Base):
@@ -43,6 +44,9 @@ class StixObject(Base):
         UniqueConstraint("stix_id", "modified", "organisation_id", name="uq_stix_version_owner"),
         Index("ix_stix_objects_added", "date_added", "pk"),
         Index("ix_stix_objects_type_modified", "type", "modified"),
+        # NULL except on relationships and sightings.
+        partial_index("ix_stix_objects_source_ref", "source_ref", not_null="source_ref"),
+        partial_index("ix_stix_objects_target_ref", "target_ref", not_null="target_ref"),
     )
 
     pk: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
@@ -60,8 +64,8 @@ class StixObject(Base):
     labels: Mapped[list[str] | None] = mapped_column(JSON)
     name: Mapped[str | None] = mapped_column(Text)
     # Relationship endpoints (relationship source/target; sighting: sighting_of_ref -> source).
-    source_ref: Mapped[str | None] = mapped_column(String(100), index=True)
-    target_ref: Mapped[str | None] = mapped_column(String(100), index=True)
+    source_ref: Mapped[str | None] = mapped_column(String(100))
+    target_ref: Mapped[str | None] = mapped_column(String(100))
     search_text: Mapped[str | None] = mapped_column(Text)
     data: Mapped[str] = mapped_column(Text)  # canonical JSON of this version
     contribution_id: Mapped[str] = mapped_column(ForeignKey("contributions.id"), index=True)
@@ -84,7 +88,8 @@ class Observable(Base):
     __tablename__ = "observables"
     __table_args__ = (
         Index("ix_observables_value", "value", "kind"),
-        Index("ix_observables_range", "range_start", "range_end"),
+        # NULL except on IP addresses and ranges.
+        partial_index("ix_observables_range", "range_start", "range_end", not_null="range_start"),
     )
 
     pk: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
