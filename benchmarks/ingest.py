@@ -112,7 +112,6 @@ CREATE TABLE stix_objects (
 CREATE INDEX ix_stix_objects_added ON stix_objects (date_added, pk);
 CREATE INDEX ix_stix_objects_contribution_id ON stix_objects (contribution_id);
 CREATE INDEX ix_stix_objects_source_ref ON stix_objects (source_ref) WHERE source_ref IS NOT NULL;
-CREATE INDEX ix_stix_objects_stix_id ON stix_objects (stix_id);
 CREATE INDEX ix_stix_objects_target_ref ON stix_objects (target_ref) WHERE target_ref IS NOT NULL;
 CREATE INDEX ix_stix_objects_type_modified ON stix_objects (type, modified);
 CREATE TABLE observables (
