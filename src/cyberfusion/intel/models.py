@@ -13,7 +13,6 @@ from cyberfusion.db import Base, UTCDateTime, partial_index
 _BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
-
 class Contribution(Base):
     __tablename__ = "contributions"
     # Not unique: a file whose contribution retention deleted may be contributed again.
