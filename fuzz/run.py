@@ -32,6 +32,7 @@ def _fuzz_one(name: str, seconds: int, extra: list[str]) -> None:
     with atheris.instrument_imports(include=["cyberfusion"]):
         import cyberfusion.ai.documents
         import cyberfusion.ai.extract
+        import cyberfusion.fusion.hits
         import cyberfusion.ingest.misp
         import cyberfusion.ingest.observables
         import cyberfusion.ingest.stix

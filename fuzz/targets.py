@@ -98,9 +98,29 @@ def patterns(data: bytes) -> None:
                      "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"})
 
 
+_LOOKUP_KINDS = (None, "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "md5", "sha1", "sha256",
+                 "sha512", "btc", "iban", "no-such-kind")
+
+
+def lookup_values(data: bytes) -> None:
+    """A batch of asked values (one per line; the first byte picks the ``kind`` filter and the
+    key's length): the C path of the batch lookup (fusion/_fastlookup.c) must give exactly the
+    Python path's (kind, value) pairs and keyed digests, and neither may raise. Differential:
+    the C code parses hostile input, so any disagreement or crash is a finding."""
+    from cyberfusion.fusion import hits
+    if not data:
+        return
+    kind = _LOOKUP_KINDS[data[0] % len(_LOOKUP_KINDS)]
+    key = bytes(range(data[0] % 97))  # 0 to 96 bytes: shorter and longer than SHA-256's block
+    values = data[1:].decode("utf-8", "surrogateescape").split("\n")
+    python = hits.parse_and_digest(values, kind, key, native=False)
+    native = hits.parse_and_digest(values, kind, key, native=True)
+    assert native == python, (values, kind)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "stix": stix, "misp": misp, "csv": csv, "text": text, "documents": documents, "taxii_query": taxii_query,
-    "patterns": patterns,
+    "patterns": patterns, "lookup_values": lookup_values,
 }
 
 
@@ -122,4 +142,8 @@ def seeds(name: str) -> list[bytes]:
         return [b"\x00C2 at 198.51.100.7, mail a@evil.example", b"\x03From: a@b.example\n\nhxxp://x[.]example\n"]
     if name == "taxii_query":
         return [b"match[type]=indicator&match[version]=all&limit=10&added_after=2026-01-01T00:00:00Z"]
+    if name == "lookup_values":
+        return [b"\x00198.51.100.7\nEVIL.example\nhxxp://evil[.]example/a\na@b.example\n" + b"A" * 64 +
+                b"\n2001:db8:0:0:0:0:0:1\n1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2\nDE89370400440532013000",
+                b"\x03https://bank.example.com/login?x=1\n" + b"f" * 40]
     return [b"[ipv4-addr:value = '198.51.100.7'] OR [file:hashes.'SHA-256' = '" + b"a" * 64 + b"']"]
