@@ -143,9 +143,17 @@ class GroupCommit:
         return Session(bind=self._conn, expire_on_commit=False)
 
     def _write(self, batch: list[_Item[Any]]) -> None:
+        if not self._write_together(batch, self._label):
+            for item in batch:  # the batch failed: each alone, in its own transaction
+                self._write_together([item], self._label + " (alone)")
+
+    def _write_together(self, batch: list[_Item[Any]], label: str) -> bool:
+        """One write turn, one transaction and one commit for the batch. True when every item is
+        finished (with its result, or with the error of a failed write turn or of its own rows);
+        False when the writes of a batch of several failed and were rolled back, none finished."""
         session = self._session()
         try:
-            with writelock.holder(self._label):
+            with writelock.holder(label):
                 try:
                     hold_write_lock(session)  # the one write turn of the batch (SQLite)
                 except Exception as exc:  # no turn in time: retrying one by one would wait again
@@ -156,30 +164,19 @@ class GroupCommit:
                                             "written — retry shortly")
                     for item in batch:
                         item.finish(error=error)
-                    return
+                    return True
                 try:
                     results = [item.write(session) for item in batch]
                     session.commit()
                 except Exception as exc:
                     session.rollback()
-                    if len(batch) == 1:
-                        batch[0].finish(error=exc)
-                        return
-                else:
-                    for item, result in zip(batch, results):
-                        item.finish(result)
-                    return
-            for item in batch:  # the batch failed: each alone, in its own transaction
-                with writelock.holder(self._label + " (alone)"):
-                    try:
-                        hold_write_lock(session)
-                        result = item.write(session)
-                        session.commit()
-                    except Exception as exc:
-                        session.rollback()
-                        item.finish(error=exc)
-                    else:
-                        item.finish(result)
+                    if len(batch) > 1:
+                        return False
+                    batch[0].finish(error=exc)
+                    return True
+                for item, result in zip(batch, results):
+                    item.finish(result)
+                return True
         finally:
             session.close()
 
