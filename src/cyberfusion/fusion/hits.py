@@ -251,19 +251,21 @@ def parse_and_digest(values: list[Any], kind: str | None, key: bytes, *, native:
 
     With the C extension (``_fastlookup.c``; ``native`` false or the extension not built: the
     Python path), the values in a canonical shape are parsed and hashed in one C call, and only
-    the others (the extension's ``pending``: other shapes, non-ASCII text, BTC and IBAN values)
-    by the Python functions. Why native code, and what it saves: the C file's header and
+    the others (the extension's ``pending``: other shapes, non-ASCII text, IBAN values) by the
+    Python functions. Why native code, and what it saves: the C file's header and
     docs/fusion.md. tests/fusion/test_fusion_native.py checks both paths give the same."""
     fast = _native() if native else None
     if fast is None:
         parsed = [parse_value(v, kind) for v in values]
         return parsed, value_digests(key, parsed, values)
     parsed, digests, pending = fast.parse_digest(values, kind, key)
-    for i in pending:
-        raw = values[i]
-        p = parsed[i] = parse_value(raw, kind)
-        at = i * DIGEST_BYTES
-        digests[at:at + DIGEST_BYTES] = value_digest(key, *p) if p is not None else value_digest(key, None, raw)
+    if pending:
+        rest = [values[i] for i in pending]
+        rest_parsed = [parse_value(v, kind) for v in rest]
+        rest_digests = value_digests(key, rest_parsed, rest)
+        for n, (i, p) in enumerate(zip(pending, rest_parsed)):
+            parsed[i] = p
+            digests[i * DIGEST_BYTES:(i + 1) * DIGEST_BYTES] = rest_digests[n * DIGEST_BYTES:(n + 1) * DIGEST_BYTES]
     return parsed, bytes(digests)
 
 
