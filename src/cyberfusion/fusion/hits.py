@@ -35,7 +35,7 @@ from cyberfusion.audit import service as audit
 from cyberfusion.config import Settings, get_settings
 from cyberfusion.db import utcnow
 from cyberfusion.errors import Forbidden, InvalidInput, NotFound
-from cyberfusion.fusion import matching, repository, warninglists
+from cyberfusion.fusion import matching, repository, valuefilter, warninglists
 from cyberfusion.fusion.models import HitNotification
 from cyberfusion.fusion.terms import shown
 from cyberfusion.groupcommit import GroupCommit
@@ -396,7 +396,8 @@ def _prepare(session: Session, *, viewer: Viewer, purpose: str, values: list[Any
     parsed, digests = parse_and_digest(values, kind, lookup_key(settings), native=settings.native)
     keys = set(parsed)
     keys.discard(None)
-    found = matching.find(session, viewer=viewer, purpose=purpose, keys=keys, objects=True)
+    found = matching.find(session, viewer=viewer, purpose=purpose, keys=keys, objects=True,
+                          stored=_stored_values(session, settings, len(keys)))
     found = {k: g for k, g in found.items() if g}
 
     answers = _decide(session, viewer=viewer, purpose=purpose, found=found, settings=settings, now=now)
@@ -411,6 +412,14 @@ def _prepare(session: Session, *, viewer: Viewer, purpose: str, values: list[Any
     return _Prepared(viewer=viewer, purpose=purpose, now=now, lookup_row=lookup_row, answers=answers,
                      wanted=wanted, owner_objects=_owner_objects(answers, wanted) if wanted else {},
                      results=results, counts=counts, disclosed=disclosed)
+
+
+def _stored_values(session: Session, settings: Settings, n: int) -> set[int] | None:
+    """The hashes of the stored values when the in-memory filter is worth its query and ready."""
+    if n < valuefilter.MIN_VALUES:
+        return None
+    f = valuefilter.for_session(session, max_values=settings.lookup_filter_max_values)
+    return f.current(session) if f is not None else None
 
 
 def _results(values: list[Any], parsed: list[tuple[str, str] | None], answers: dict[matching.Key, dict[str, Any]]

@@ -101,6 +101,17 @@ class IpPrefix(Base):
     prefix: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
+class ValueEpoch(Base):
+    """One row: how many observable and term rows were ever deleted (SQLite: counted by triggers,
+    migration 0102). The batch lookup's filter of stored values (fusion/valuefilter.py) starts
+    over when it changes."""
+
+    __tablename__ = "fusion_value_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    deletions: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- hit/no-hit deconfliction ----------------------------------------------------------------
 
 class Lookup(Base):

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from cyberfusion.db import conflict_insert, core, for_update
 from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
-                                       ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
+                                       ValueEpoch, ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
+from cyberfusion.fusion.terms import HOST
 from cyberfusion.intel.models import Contribution, Observable, StixObject
 from cyberfusion.intel.repository import objects_readable
 from cyberfusion.partners.models import Member, Organisation
@@ -136,6 +137,30 @@ _IP_PREFIXES = select(IpPrefix.prefix).order_by(IpPrefix.prefix)
 
 def ip_prefixes(session: Session) -> list[int]:
     return list(core(session).scalars(_IP_PREFIXES))
+
+
+# --- the lookup's filter of stored values (valuefilter.py) ---------------------------------------
+
+_VALUE_MARKS = select(select(ValueEpoch.deletions).where(ValueEpoch.id == 1).scalar_subquery(),
+                      select(func.max(Observable.pk)).scalar_subquery(),
+                      select(func.max(Term.pk)).scalar_subquery())
+
+
+def value_marks(session: Session) -> tuple[int | None, int, int]:
+    """(rows ever deleted, highest observable key, highest term key) in the session's snapshot:
+    three index probes. The first is None on a schema without the counter."""
+    deletions, observables, terms = core(session).execute(_VALUE_MARKS).one()
+    return deletions, observables or 0, terms or 0
+
+
+def stored_values(session: Session, *, table: str, after: int, upto: int) -> Iterator[str]:
+    """The values of the rows with ``after < key <= upto``: every observable's, and the host
+    terms' (what ``match_groups`` compares asked values with)."""
+    t = TABLES[table]
+    q = select(t.value).where(t.pk > after, t.pk <= upto)
+    if table == "terms":
+        q = q.where(t.kind == HOST)
+    return core(session).execute(q).scalars()
 
 
 def add_prefixes(session: Session, prefixes: Iterable[int]) -> None:
