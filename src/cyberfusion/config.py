@@ -45,8 +45,9 @@ class Settings(BaseSettings):
     common_threshold: int = Field(default=20, ge=1, description="Values in more contributions are common: not clustered")
     lookup_max_values: int = Field(default=100_000, ge=1, description="Most values in one hit/no-hit lookup")
     lookup_filter_max_values: int = Field(default=2_000_000, ge=0, description=(
-        "SQLite: most stored values in the batch lookup's in-memory filter (70-120 MB a million per "
-        "process, fusion/valuefilter.py); above it, or 0, every value asked is looked up in the database"))
+        "SQLite: most stored values in the batch lookup's in-memory filter (fusion/valuefilter.py; per process "
+        "~12 MB a million in C, 70-120 MB without the extension); above it, or 0, every value asked is looked "
+        "up in the database"))
     native: bool = Field(default=True, description=(
         "Use the C extension for the batch lookup's per-value path when it is built (false: the Python path)"))
     cluster_max_nodes: int = Field(default=200, ge=2, le=5000, description="Default most objects in one related-objects cluster")

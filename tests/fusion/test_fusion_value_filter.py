@@ -6,9 +6,13 @@ used."""
 
 from __future__ import annotations
 
+import random
 import time
 
+import pytest
 from alembic import command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text
 
 from cyberfusion.config import get_settings
@@ -170,7 +174,7 @@ def test_the_background_build_makes_it_ready(engine, world, tmp_path) -> None:
         time.sleep(0.01)
     with transaction(world.factory) as s:
         hashes = f.current(s)
-    assert hashes is not None and hash("198.51.100.7") in hashes and hash("net.example.cdn7") in hashes
+    assert hashes is not None and "198.51.100.7" in hashes and "net.example.cdn7" in hashes
 
 
 def test_the_migration_adds_and_removes_the_counter(engine) -> None:
@@ -191,3 +195,34 @@ def test_the_migration_adds_and_removes_the_counter(engine) -> None:
         assert {"observables_value_epoch", "fusion_terms_value_epoch"} <= triggers()
     with engine.connect() as conn:
         assert conn.execute(select(ValueEpoch.id, ValueEpoch.deletions)).all() == [(1, 0)]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_set_of_hashes_never_misses_a_value_it_was_given(native) -> None:
+    if native:
+        pytest.importorskip("cyberfusion.fusion._fastlookup", reason="the C extension is not built")
+    hashes = valuefilter.new_hashes(native=native)
+    assert isinstance(hashes, valuefilter.PyHashes) is not native
+    rng = random.Random(7)
+    stored = [f"{rng.getrandbits(64):x}.example" for _ in range(50_000)]
+    for start in range(0, len(stored), 7_000):  # grown step by step, as imports add rows
+        hashes.update(iter(stored[start:start + 7_000]))
+    asked = stored[::3] + [f"{rng.getrandbits(64):x}.other" for _ in range(50_000)]
+    kept = hashes.filter(asked)
+    assert kept[:len(stored[::3])] == stored[::3]  # every stored one, in order
+    assert len(kept) - len(stored[::3]) < 50  # and (next to) none of the others
+    assert len(hashes) == len(set(map(hash, stored)))
+    assert all(v in hashes for v in stored[:1000])
+    hashes.update(["x", "x", ""])
+    assert hashes.filter(["", "x", "y"])[:2] == ["", "x"]
+
+
+@given(st.lists(st.text(max_size=20), max_size=200), st.lists(st.text(max_size=20), max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_the_c_set_and_the_python_set_agree(stored: list[str], asked: list[str]) -> None:
+    pytest.importorskip("cyberfusion.fusion._fastlookup", reason="the C extension is not built")
+    c, py = valuefilter.new_hashes(native=True), valuefilter.new_hashes(native=False)
+    c.update(stored)
+    py.update(stored)
+    assert c.filter(asked + stored) == py.filter(asked + stored)
+    assert len(c) == len(py)

@@ -414,7 +414,7 @@ def _prepare(session: Session, *, viewer: Viewer, purpose: str, values: list[Any
                      results=results, counts=counts, disclosed=disclosed)
 
 
-def _stored_values(session: Session, settings: Settings, n: int) -> set[int] | None:
+def _stored_values(session: Session, settings: Settings, n: int) -> valuefilter.Hashes | None:
     """The hashes of the stored values when the in-memory filter is worth its query and ready."""
     if n < valuefilter.MIN_VALUES:
         return None

@@ -45,7 +45,7 @@ Key = tuple[str, str]
 
 def find(session: Session, *, viewer: Viewer, purpose: str, keys: Collection[Key],
          hosts: bool = True, ranges: bool = True, objects: bool = False,
-         stored: set[int] | None = None) -> dict[Key, list[Group]]:
+         stored: valuefilter.Hashes | None = None) -> dict[Key, list[Group]]:
     """Every group of stored rows matching each asked (kind, value); with ``objects``, each
     group also lists its objects (what a lookup shows and tells owners, read with the match
     instead of by two more queries over the matched values). ``stored``: the hashes of the
@@ -56,7 +56,7 @@ def find(session: Session, *, viewer: Viewer, purpose: str, keys: Collection[Key
     wanted = keys if isinstance(keys, (set, frozenset)) else set(keys)
     values = set(map(itemgetter(1), wanted))
     if stored is not None:
-        values = valuefilter.maybe_stored(stored, values)
+        values = stored.filter(values)
     # Index order: probes reuse the same pages (at 1M stored, 100,000 values: 0.07 s of SQLite
     # sorted, 0.29 s unsorted, for 0.05 s of sorting; 2026-11-27).
     values = sorted(values)
@@ -70,7 +70,7 @@ def find(session: Session, *, viewer: Viewer, purpose: str, keys: Collection[Key
         # A domain asked: URLs and e-mail addresses on exactly that host.
         hosts_of = {reverse_host(v): v for k, v in wanted if k == "domain-name"}
         if stored is not None and hosts_of:
-            hosts_of = {h: hosts_of[h] for h in valuefilter.maybe_stored(stored, hosts_of)}
+            hosts_of = {h: hosts_of[h] for h in stored.filter(hosts_of)}
         for row in repository.match_groups(session, viewer=viewer, purpose=purpose, table="terms",
                                            values=sorted(hosts_of), objects=objects):
             kind, value, org, contribution, handling, flag, n, first, last = row[:9]

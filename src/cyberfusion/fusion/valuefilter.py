@@ -18,9 +18,10 @@ reuse, so deletes are counted (migration 0102's triggers) and a changed count st
 over. PostgreSQL: not used (a sequence's order is not its commit order: a row with a lower key can
 commit after one with a higher key was read).
 
-Built once per process and database, in a background thread (1M observables: 1.4M hashes, 2.3-4.8 s of CPU on a slow VM, 117 MB):
-until it is ready, and after a delete until it is rebuilt, lookups ask SQLite every value, as
-without a filter. ``lookup_filter_max_values`` caps its size (0: never built).
+Built once per process and database, in a background thread (1M observables: 1.4M hashes; in C,
+``_fastlookup.HashSet``, 16 MB; without the extension a Python set, 117 MB): until it is ready,
+and after a delete until it is rebuilt, lookups ask SQLite every value, as without a filter.
+``lookup_filter_max_values`` caps its size (0: never built).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -37,6 +39,52 @@ from sqlalchemy.orm import Session
 from cyberfusion.fusion import repository
 
 log = logging.getLogger(__name__)
+
+
+class Hashes(Protocol):
+    """The set of stored values' hashes: ``_fastlookup.HashSet`` (C: a table of 8-byte hashes,
+    16 MB for 1.4M values) or, where the extension is not built, ``PyHashes``."""
+
+    def update(self, values: Iterable[str]) -> None: ...
+
+    def filter(self, values: Iterable[str]) -> list[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, value: object) -> bool: ...
+
+
+class PyHashes:
+    """``_fastlookup.HashSet`` in Python: a set of ``hash(value)`` (~80 bytes an entry: 117 MB
+    for 1.4M values). tests/fusion/test_fusion_value_filter.py checks the two agree."""
+
+    def __init__(self) -> None:
+        self._hashes: set[int] = set()
+
+    def update(self, values: Iterable[str]) -> None:
+        self._hashes.update(map(hash, values))
+
+    def filter(self, values: Iterable[str]) -> list[str]:
+        contains = self._hashes.__contains__
+        return [v for v in values if contains(hash(v))]
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __contains__(self, value: object) -> bool:
+        return hash(value) in self._hashes
+
+
+def new_hashes(*, native: bool = True) -> Hashes:
+    """An empty set of hashes: the C one when the extension is built (and ``native``)."""
+    if native:
+        try:
+            from cyberfusion.fusion._fastlookup import HashSet
+        except ImportError:
+            pass
+        else:
+            return HashSet()
+    return PyHashes()
 
 # Below this many distinct values a lookup asks SQLite directly: the filter's own query (the
 # current highest keys) costs about what matching a few values does.
@@ -48,7 +96,7 @@ class _State:
     deletions: int
     observables: int  # highest keys read
     terms: int
-    hashes: set[int] = field(default_factory=set)
+    hashes: Hashes = field(default_factory=new_hashes)
 
 
 class ValueFilter:
@@ -62,7 +110,7 @@ class ValueFilter:
         self._building = False
         self._too_large = False
 
-    def current(self, session: Session) -> set[int] | None:
+    def current(self, session: Session) -> Hashes | None:
         """The hashes of every value stored in ``session``'s snapshot (perhaps more), or None
         when the filter is not ready: then every value must be asked."""
         if self._too_large:
@@ -128,21 +176,15 @@ class ValueFilter:
         self._too_large = True
 
 
-def _add(hashes: set[int], session: Session, state: _State, observables: int, terms: int) -> None:
+def _add(hashes: Hashes, session: Session, state: _State, observables: int, terms: int) -> None:
     """Add the values of the rows whose keys are above ``state``'s, up to the given ones."""
     if observables > state.observables:
-        hashes.update(map(hash, repository.stored_values(session, table="observables", after=state.observables,
-                                                         upto=observables)))
+        hashes.update(repository.stored_values(session, table="observables", after=state.observables,
+                                               upto=observables))
         state.observables = observables
     if terms > state.terms:
-        hashes.update(map(hash, repository.stored_values(session, table="terms", after=state.terms, upto=terms)))
+        hashes.update(repository.stored_values(session, table="terms", after=state.terms, upto=terms))
         state.terms = terms
-
-
-def maybe_stored(hashes: set[int], values: Iterable[str]) -> list[str]:
-    """The values whose hash is in the filter (the only ones that can match)."""
-    contains = hashes.__contains__
-    return [v for v in values if contains(hash(v))]
 
 
 _filters: weakref.WeakKeyDictionary[Engine, ValueFilter] = weakref.WeakKeyDictionary()
@@ -167,4 +209,4 @@ def for_session(session: Session, *, max_values: int) -> ValueFilter | None:
     return for_engine(engine, max_values=max_values)
 
 
-__all__ = ["MIN_VALUES", "ValueFilter", "for_engine", "for_session", "maybe_stored"]
+__all__ = ["MIN_VALUES", "Hashes", "PyHashes", "ValueFilter", "for_engine", "for_session", "new_hashes"]
