@@ -44,7 +44,7 @@ def record(session: Session, *, action: str, viewer: Viewer | None = None,
     The row is built from plain values, not as an AuditEntry: every API read appends one, and
     the ORM instance took 26-42 us to build where the values take 7-12 (2026-11-27)."""
     repository.lock_chain_head(session)
-    prev = repository.last_hash(session) or GENESIS
+    prev = _head(session)
     row: dict[str, Any] = {
         "at": utcnow(),
         "member_id": viewer.member_id if viewer else member_id,
@@ -56,6 +56,26 @@ def record(session: Session, *, action: str, viewer: Viewer | None = None,
     row["hash"] = _hash(prev, **row)
     row["prev_hash"] = prev
     repository.add(session, row)
+    session.info[_HEAD] = (_transaction(session), row["hash"])
+
+
+# The chain's head as this transaction last appended it: the lock taken by the first append is
+# held until the transaction ends, so no one else can append in between, and the next append in
+# the same transaction (a batch of lookups written together, groupcommit.py) need not read it
+# back. Kept per innermost transaction: after a savepoint rolled back, or in a new transaction,
+# the head is read again.
+_HEAD = "cyberfusion.audit.head"
+
+
+def _transaction(session: Session) -> Any:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _head(session: Session) -> str:
+    cached = session.info.get(_HEAD)
+    if cached is not None and cached[0] is _transaction(session):
+        return cached[1]
+    return repository.last_hash(session) or GENESIS
 
 
 @dataclass(frozen=True, slots=True)
