@@ -147,8 +147,8 @@ _VALUE_MARKS = select(select(ValueEpoch.deletions).where(ValueEpoch.id == 1).sca
 
 
 def value_marks(session: Session) -> tuple[int | None, int, int]:
-    """(rows ever deleted, highest observable key, highest term key) in the session's snapshot:
-    three index probes. The first is None on a schema without the counter."""
+    """(rows ever deleted, highest observable key, highest term key), as the session reads
+    them now: three index probes. The first is None if the counter's row is missing."""
     deletions, observables, terms = core(session).execute(_VALUE_MARKS).one()
     return deletions, observables or 0, terms or 0
 

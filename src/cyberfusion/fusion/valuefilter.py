@@ -10,13 +10,15 @@ collision or a deleted row only sends a value that then does not match: the filt
 "maybe" wrongly, never "no" wrongly, so answers are the same with it and without it
 (tests/fusion/test_fusion_value_filter.py).
 
-Kept current by key, in the asking session's own snapshot: the filter remembers the highest
-observable and term keys it has read; each use reads the current highest keys (one query of
-three index probes) and adds the rows above. On SQLite writers take turns, so every row below
-the highest key a snapshot sees was committed before it. A delete could free a top key for
-reuse, so deletes are counted (migration 0102's triggers) and a changed count starts the filter
-over. PostgreSQL: not used (a sequence's order is not its commit order: a row with a lower key can
-commit after one with a higher key was read).
+Kept current by key, through the asking session: the filter remembers the highest observable
+and term keys it has read; each use reads the current highest keys (one query of three index
+probes) and adds the rows above. On SQLite writers take turns, so every row below the highest key
+a read sees was committed before it: the filter then holds every value stored at that moment
+(and a value stored after it is answered as if the lookup had run at that moment, a state the
+store was in while the lookup ran). A delete could free a top key for reuse, so deletes are
+counted (migration 0102's triggers) and a changed count starts the filter over. PostgreSQL: not
+used (a sequence's order is not its commit order: a row with a lower key can commit after one
+with a higher key was read).
 
 Built once per process and database, in a background thread (1M observables: 1.4M hashes; in C,
 ``_fastlookup.HashSet``, 16 MB; without the extension a Python set, 117 MB): until it is ready,
@@ -86,6 +88,7 @@ def new_hashes(*, native: bool = True) -> Hashes:
             return HashSet()
     return PyHashes()
 
+
 # Below this many distinct values a lookup asks SQLite directly: the filter's own query (the
 # current highest keys) costs about what matching a few values does.
 MIN_VALUES = 32
@@ -111,13 +114,13 @@ class ValueFilter:
         self._too_large = False
 
     def current(self, session: Session) -> Hashes | None:
-        """The hashes of every value stored in ``session``'s snapshot (perhaps more), or None
-        when the filter is not ready: then every value must be asked."""
+        """The hashes of every value stored when this reads the highest keys (perhaps more), or
+        None when the filter is not ready: then every value must be asked."""
         if self._too_large:
             return None
         deletions, observables, terms = repository.value_marks(session)
         if deletions is None:
-            return None  # a schema without the counter (older than 0102)
+            return None  # the counter's row is missing (migration 0102 writes it)
         with self._lock:
             state = self._state
             if state is None or deletions > state.deletions:
