@@ -43,7 +43,6 @@ def record(session: Session, *, action: str, viewer: Viewer | None = None,
     """Append one entry in the caller's transaction (so it commits or rolls back with the work).
     The row is built from plain values, not as an AuditEntry: every API read appends one, and
     the ORM instance took 26-42 us to build where the values take 7-12 (2026-11-27)."""
-    repository.lock_chain_head(session)
     prev = _head(session)
     row: dict[str, Any] = {
         "at": utcnow(),
@@ -61,9 +60,9 @@ def record(session: Session, *, action: str, viewer: Viewer | None = None,
 
 # The chain's head as this transaction last appended it: the lock taken by the first append is
 # held until the transaction ends, so no one else can append in between, and the next append in
-# the same transaction (a batch of lookups written together, groupcommit.py) need not read it
-# back. Kept per innermost transaction: after a savepoint rolled back, or in a new transaction,
-# the head is read again.
+# the same transaction (a batch of lookups written together, groupcommit.py) needs neither to
+# take the lock again nor to read the head back. Kept per innermost transaction: after a
+# savepoint rolled back, or in a new transaction, the lock is taken and the head read again.
 _HEAD = "cyberfusion.audit.head"
 
 
@@ -72,9 +71,11 @@ def _transaction(session: Session) -> Any:
 
 
 def _head(session: Session) -> str:
+    """The hash to chain onto, with the chain's lock held for the rest of the transaction."""
     cached = session.info.get(_HEAD)
     if cached is not None and cached[0] is _transaction(session):
         return cached[1]
+    repository.lock_chain_head(session)
     return repository.last_hash(session) or GENESIS
 
 
