@@ -242,7 +242,8 @@ def build_filter(world: _common.World) -> tuple[float, float]:
     from cyberfusion.config import get_settings
     from cyberfusion.fusion import valuefilter
 
-    f = valuefilter.for_engine(world.engine, max_values=get_settings().lookup_filter_max_values)
+    settings = get_settings()
+    f = valuefilter.for_engine(world.engine, max_values=settings.lookup_filter_max_values, native=settings.native)
     wall, cpu = time.perf_counter(), time.process_time()
     if f is not None:
         f.build()
@@ -357,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
                 for i, use in enumerate((True, False, False, True, True, False)):
                     asked = values if i == 0 else asked_values(stored, args.batch, args.seed + 100 * i)
                     runs[use].append(run_batch(world, viewer, asked, value_filter=use))
-                (wall, cpu), result = map(statistics.median, zip(*(r[:2] for r in runs[True]))), runs[True][0][2]
-                nf_wall, nf_cpu = map(statistics.median, zip(*(r[:2] for r in runs[False])))
-                nf_result = runs[False][0][2]
+                wall, cpu = (statistics.median(r[i] for r in runs[True]) for i in (0, 1))
+                nf_wall, nf_cpu = (statistics.median(r[i] for r in runs[False]) for i in (0, 1))
+                result, nf_result = runs[True][0][2], runs[False][0][2]
                 load_batch = _load()
                 parse_s = run_parse(values)
                 set_s = run_set(stored, values)

@@ -49,7 +49,8 @@ class Settings(BaseSettings):
         "~12 MB a million in C, 70-120 MB without the extension); above it, or 0, every value asked is looked "
         "up in the database"))
     native: bool = Field(default=True, description=(
-        "Use the C extension for the batch lookup's per-value path when it is built (false: the Python path)"))
+        "Use the C extension for the batch lookup's per-value path and its value filter's set when it is "
+        "built (false: the Python path)"))
     cluster_max_nodes: int = Field(default=200, ge=2, le=5000, description="Default most objects in one related-objects cluster")
     alert_interval_seconds: int = Field(default=300, ge=0, description="At most one alert batch per recipient per interval")
     webhook_max_attempts: int = Field(default=6, ge=1, description="Failed webhook/e-mail deliveries before dead-letter")

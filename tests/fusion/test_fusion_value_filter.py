@@ -226,3 +226,13 @@ def test_the_c_set_and_the_python_set_agree(stored: list[str], asked: list[str])
     py.update(stored)
     assert c.filter(asked + stored) == py.filter(asked + stored)
     assert len(c) == len(py)
+
+
+def test_native_false_keeps_the_hashes_in_python(engine, world, tmp_path) -> None:
+    give(world, tmp_path, "vendor", _objects("7"))
+    if engine.dialect.name != "sqlite":
+        return
+    f = valuefilter.ValueFilter(engine, max_values=1_000_000, native=False)
+    f.build()
+    assert isinstance(f._state.hashes, valuefilter.PyHashes)
+    assert "198.51.100.7" in f._state.hashes

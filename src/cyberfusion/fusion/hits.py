@@ -418,7 +418,7 @@ def _stored_values(session: Session, settings: Settings, n: int) -> valuefilter.
     """The hashes of the stored values when the in-memory filter is worth its query and ready."""
     if n < valuefilter.MIN_VALUES:
         return None
-    f = valuefilter.for_session(session, max_values=settings.lookup_filter_max_values)
+    f = valuefilter.for_session(session, max_values=settings.lookup_filter_max_values, native=settings.native)
     return f.current(session) if f is not None else None
 
 

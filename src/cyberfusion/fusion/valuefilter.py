@@ -32,7 +32,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -99,15 +99,16 @@ class _State:
     deletions: int
     observables: int  # highest keys read
     terms: int
-    hashes: Hashes = field(default_factory=new_hashes)
+    hashes: Hashes
 
 
 class ValueFilter:
     """The filter of one database in this process (``for_engine``)."""
 
-    def __init__(self, engine: Engine, max_values: int) -> None:
+    def __init__(self, engine: Engine, max_values: int, *, native: bool = True) -> None:
         self._engine = engine
         self._max_values = max_values
+        self._native = native  # the C set when the extension is built (settings.native)
         self._lock = threading.Lock()
         self._state: _State | None = None
         self._building = False
@@ -147,7 +148,7 @@ class ValueFilter:
             with self._lock:
                 if self._state is not None and self._state.deletions >= deletions:
                     return  # another build from as new a snapshot came first
-            state = _State(deletions, 0, 0)
+            state = _State(deletions, 0, 0, new_hashes(native=self._native))
             _add(state.hashes, session, state, observables, terms)
             with self._lock:
                 if len(state.hashes) > self._max_values:
@@ -194,22 +195,22 @@ _filters: weakref.WeakKeyDictionary[Engine, ValueFilter] = weakref.WeakKeyDictio
 _filters_lock = threading.Lock()
 
 
-def for_engine(engine: Engine, *, max_values: int) -> ValueFilter | None:
+def for_engine(engine: Engine, *, max_values: int, native: bool = True) -> ValueFilter | None:
     """This process's filter of ``engine``'s database; None where it is not used (PostgreSQL,
-    ``max_values`` 0)."""
+    ``max_values`` 0). The first call's ``max_values`` and ``native`` make the filter."""
     if engine.dialect.name != "sqlite" or max_values <= 0 or engine.url.database in (None, "", ":memory:"):
         return None  # an in-memory database has one connection: no second snapshot to build in
     with _filters_lock:
         f = _filters.get(engine)
         if f is None:
-            f = _filters[engine] = ValueFilter(engine, max_values)
+            f = _filters[engine] = ValueFilter(engine, max_values, native=native)
         return f
 
 
-def for_session(session: Session, *, max_values: int) -> ValueFilter | None:
+def for_session(session: Session, *, max_values: int, native: bool = True) -> ValueFilter | None:
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    return for_engine(engine, max_values=max_values)
+    return for_engine(engine, max_values=max_values, native=native)
 
 
 __all__ = ["MIN_VALUES", "Hashes", "PyHashes", "ValueFilter", "for_engine", "for_session", "new_hashes"]
