@@ -236,3 +236,40 @@ def test_native_false_keeps_the_hashes_in_python(engine, world, tmp_path) -> Non
     f.build()
     assert isinstance(f._state.hashes, valuefilter.PyHashes)
     assert "198.51.100.7" in f._state.hashes
+
+
+def test_the_filter_shows_no_viewer_more_than_the_policy_allows(engine, world, tmp_path) -> None:
+    # Readable only by the vendor, and readable with hit reveal "no": with the filter ready, a
+    # large lookup by a bureau gets exactly what it gets without it (no_hit, a bare reference),
+    # and the owners are notified alike.
+    give(world, tmp_path, "bank", [indicator("url", "http://pay.example.net/x")], tlp="green",
+         recipients=("vendor",))
+    give(world, tmp_path, "bank", [indicator("domain-name", "evil-bank.example.com")], tlp="amber",
+         hit_reveal=False)
+    f = _filter(engine)
+    if f is not None:
+        f.build()
+    asked = ["http://pay.example.net/x", "evil-bank.example.com", *FILLER]
+    answers, notified = [], []
+    for max_values in (1_000_000, 0):
+        settings = get_settings().model_copy(update={"lookup_filter_max_values": max_values})
+        with transaction(world.factory) as s:
+            result = hits.lookup(s, viewer=world.viewer("ncb_fr"), purpose=PURPOSE, values=asked, settings=settings)
+        answers.append([{k: ([r["owner"] for r in v] if k == "references" else v) for k, v in a.items()}
+                        for a in result.results])
+        notified.append(sorted((n["value"], n["asker_told"], n["times_asked"]) for n in _inbox(world, "bank")))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == {"value": "http://pay.example.net/x", "kind": "url",
+                             "normalised": "http://pay.example.net/x", "result": "no_hit"}
+    assert answers[0][1] == {"value": "evil-bank.example.com", "kind": "domain-name",
+                             "normalised": "evil-bank.example.com", "result": "hit", "references": ["Big Bank"],
+                             "warninglists": []}
+    # The same two notifications, raised by the first lookup and renewed by the second.
+    assert [(v, told) for v, told, _n in notified[0]] == [(v, told) for v, told, _n in notified[1]]
+    assert [n for _v, _t, n in notified[0]] == [1, 1] and [n for _v, _t, n in notified[1]] == [2, 2]
+    assert len(notified[0]) == 2
+
+
+def _inbox(world, key: str) -> list[dict]:
+    with transaction(world.factory) as s:
+        return hits.inbox(s, viewer=world.viewer(key), limit=1000)
