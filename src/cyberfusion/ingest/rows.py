@@ -19,7 +19,7 @@ from cyberfusion.ingest.limits import contains_nul
 from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.kit.observables import ip_range
-from cyberfusion.kit.timeutil import parse_ts
+from cyberfusion.kit.timeutil import parse_ts, sqlite_text_of
 from cyberfusion.kit.timeutil import sqlite_datetime as sqlite_text  # noqa: F401 - the importer's name
 
 SCO_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
@@ -84,17 +84,6 @@ def _ts(obj: dict[str, Any], key: str) -> datetime | None:
 _JSON_NULL = json.dumps(None)
 
 
-def _sqlite_value(value: datetime | None, memo: dict[Any, str]) -> str | None:
-    if value is None:
-        return None
-    text = memo.get(value)
-    if text is None:
-        if len(memo) >= 65_536:
-            memo.clear()
-        text = memo[value] = sqlite_text(value)
-    return text
-
-
 def _sqlite_labels(labels: Any, memo: dict[Any, str]) -> str:
     if labels is None:
         return _JSON_NULL  # SQLAlchemy's JSON type stores None as 'null'
@@ -105,6 +94,23 @@ def _sqlite_labels(labels: Any, memo: dict[Any, str]) -> str:
             text = memo[key] = json.dumps(labels)
         return text
     return json.dumps(labels)
+
+
+def _sqlite_ts(obj: dict[str, Any], key: str, memo: dict[Any, str]) -> str | None:
+    """``sqlite_text(_ts(obj, key))``, memoised by the text: straight from the text when it is a
+    timestamp in the strict form (``sqlite_text_of``), else through a datetime (and its errors)."""
+    v = obj.get(key)
+    if not isinstance(v, str):
+        return None
+    text = memo.get(v)
+    if text is None:
+        if len(memo) >= 65_536:
+            memo.clear()
+        text = memo[v] = sqlite_text_of(v) or sqlite_text(parse_ts(v))
+    return text
+
+
+_SCO_VERSION_TEXT = sqlite_text(SCO_VERSION)
 
 
 def prepare(item: ParsedItem, sqlite: dict[Any, str] | None = None) -> Prepared:
@@ -119,9 +125,18 @@ def prepare(item: ParsedItem, sqlite: dict[Any, str] | None = None) -> Prepared:
     obj = item.obj
     get = obj.get
     stix_id = obj["id"]
-    created = _ts(obj, "created")
     # SCOs have no timestamps: one fixed version, so the same SCO is stored once per owner.
-    modified = _ts(obj, "modified") or created or SCO_VERSION
+    created: Any
+    if sqlite is None:
+        created = _ts(obj, "created")
+        modified: Any = _ts(obj, "modified") or created or SCO_VERSION
+        valid_from, valid_until = _ts(obj, "valid_from"), _ts(obj, "valid_until")
+        seen_at: Any = valid_from or _ts(obj, "first_observed") or created or modified
+    else:
+        created = _sqlite_ts(obj, "created", sqlite)
+        modified = _sqlite_ts(obj, "modified", sqlite) or created or _SCO_VERSION_TEXT
+        valid_from, valid_until = _sqlite_ts(obj, "valid_from", sqlite), _sqlite_ts(obj, "valid_until", sqlite)
+        seen_at = valid_from or _sqlite_ts(obj, "first_observed", sqlite) or created or modified
     data = canonical(obj)
     nul = "\\u0000" in data and contains_nul(obj)
     otype = obj["type"]
@@ -132,15 +147,9 @@ def prepare(item: ParsedItem, sqlite: dict[Any, str] | None = None) -> Prepared:
     source_ref = get("source_ref") or get("sighting_of_ref")
     target_ref = get("target_ref")
     confidence = get("confidence")
-    valid_from = _ts(obj, "valid_from")
-    valid_until = _ts(obj, "valid_until")
     revoked: Any = bool(get("revoked", False))
     labels = get("labels")
-    seen_at: Any = valid_from or _ts(obj, "first_observed") or created or modified
     if sqlite is not None:
-        created, modified, valid_from, valid_until, seen_at = (  # type: ignore[assignment]
-            _sqlite_value(created, sqlite), _sqlite_value(modified, sqlite), _sqlite_value(valid_from, sqlite),
-            _sqlite_value(valid_until, sqlite), _sqlite_value(seen_at, sqlite))
         revoked, labels = int(revoked), _sqlite_labels(labels, sqlite)
     row = (stix_id, otype, get("spec_version", "2.1"), created, modified, get("created_by_ref"), revoked,
            valid_from, valid_until, confidence if isinstance(confidence, int) else None, labels, name, search,

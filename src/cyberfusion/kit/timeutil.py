@@ -57,5 +57,34 @@ def sqlite_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+# A STIX timestamp in its strict form (UTC, "Z", seconds below 60): day, time of day, fraction.
+_STRICT_TS = re.compile(r"([0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))T"
+                        r"((?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])(?:\.([0-9]+))?Z")
+
+
+def sqlite_text_of(value: str) -> str | None:
+    """``sqlite_datetime(parse_ts(value))`` straight from the text, for a STIX timestamp in its
+    strict form; None for any other text (the caller parses it, and its errors stay parse_ts's).
+
+    The ingest worker writes three to five timestamps per object this way on SQLite: through a
+    datetime (parse, then format) they were ~12 % of its CPU on the ingest benchmark, the text
+    in ~a third of that. tests/kit/test_timeutil.py compares the two over any text."""
+    m = _STRICT_TS.fullmatch(value)
+    if m is None:
+        return None
+    day, clock, fraction = m.groups()
+    if day.startswith("0000") or (day[8:] > "28" and not _real_day(day)):
+        return None  # no such day: parse_ts raises, as before
+    return f"{day} {clock}.{fraction[:6].ljust(6, '0') if fraction else '000000'}"
+
+
+def _real_day(day: str) -> bool:
+    try:
+        date(int(day[:4]), int(day[5:7]), int(day[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
 def now_ts() -> str:
     return format_ts(datetime.now(UTC))
