@@ -5,11 +5,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, Index, Select, create_engine, event, make_url, text
+from sqlalchemy import (Connection, DateTime, Engine, Index, Select, Table, create_engine, event, insert, make_url,
+                        text)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -125,6 +127,38 @@ def core(session: Session) -> Connection:
     if session.autoflush:
         session.flush()
     return session.connection()
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT these rows (dicts with the same keys, every column they need: no column defaults
+    are applied), in their order.
+
+    On SQLite by one statement of many VALUES rows, its text made once per table, columns and
+    row count, each value through its column type's bind processor as SQLAlchemy's execute
+    would. Hand-made because SQLAlchemy does not cache a multi-VALUES insert: ``values()`` of
+    the rows built and compiled a new statement on every call, ~1.2 ms of CPU for four rows, more
+    than the four one-row INSERTs it replaced (2026-11-28). Elsewhere one prebuilt INSERT run
+    for every row (executemany)."""
+    if not rows:
+        return
+    conn = core(session)
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), rows)
+        return
+    columns = tuple(rows[0])
+    sql, processors = _insert_rows_sql(conn.dialect, table, columns, len(rows))
+    conn.exec_driver_sql(sql, tuple(value if process is None else process(value)
+                                    for row in rows for value, process in zip(map(row.__getitem__, columns),
+                                                                               processors)))
+
+
+@lru_cache(maxsize=256)
+def _insert_rows_sql(dialect: Any, table: Table, columns: tuple[str, ...], n: int) -> tuple[str, tuple[Any, ...]]:
+    quote = dialect.identifier_preparer
+    row = "(" + ", ".join("?" * len(columns)) + ")"
+    sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.format_column(table.c[c]) for c in columns)}) "
+           f"VALUES {', '.join([row] * n)}")
+    return sql, tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
 
 
 def hold_write_lock(session: Session) -> None:

@@ -25,7 +25,9 @@ transaction in the order they came, commits once, and then each request answers.
   is bounded by the connection's busy timeout).
 
 The functions must not change anything outside the session before the commit (they may run
-twice: once in the batch, once alone); what they return is what the request uses.
+twice: once in the batch, once alone); what they return is what the request uses. A write
+whose class has a ``write_together(session, writes)`` is written with the other writes of its
+class next to it in the batch by one call of that (``_run``); alone, by a call with it alone.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ class GroupCommit:
                         item.finish(error=error)
                     return True
                 try:
-                    results = [item.write(session) for item in batch]
+                    results = _run(session, batch)
                     session.commit()
                 except Exception as exc:
                     session.rollback()
@@ -179,6 +181,28 @@ class GroupCommit:
                 return True
         finally:
             session.close()
+
+
+def _run(session: Session, batch: list[_Item[Any]]) -> list[Any]:
+    """Each item's write in order; consecutive writes of one class that has a ``write_together``
+    (``cls.write_together(session, writes) -> results``, each as its write alone would give)
+    by one call of it: one statement per kind of row for them all, so the write turn makes
+    fewer calls into SQLite, each of which gives up the GIL and waits to take it back while the
+    process's other threads run (the turn's time under load, docs/operations.md)."""
+    results: list[Any] = []
+    i = 0
+    while i < len(batch):
+        write = batch[i].write
+        together = getattr(type(write), "write_together", None)
+        j = i + 1
+        if together is None:
+            results.append(write(session))
+        else:
+            while j < len(batch) and type(batch[j].write) is type(write):
+                j += 1
+            results.extend(together(session, [item.write for item in batch[i:j]]))
+        i = j
+    return results
 
 
 __all__ = ["GroupCommit", "MAX_BATCH"]

@@ -252,3 +252,94 @@ def test_no_write_turn_is_a_clean_503(held, engine, monkeypatch):
     with held.factory() as s:
         assert sorted(x.id for x in s.scalars(select(Lookup))) == [first.json()["lookup_id"], ok.json()["lookup_id"]]
         assert audit.verify(s).ok
+
+
+# --- writes of one class written together (write_together) ---------------------------------------
+
+def test_lookups_written_together_are_the_rows_each_writes_alone(held):
+    """A batch of prepared lookups written by one write_together (one statement per kind of row):
+    ids in the batch's order, each lookup's row, hit rows, references and audit entry as its
+    own, a notification renewed by a second lookup of the batch as a second lookup alone
+    renews it, and the chain intact (SQLite: one INSERT of many rows; PostgreSQL: row by row)."""
+    asks = [("ncb_fr", ["198.51.100.7", "192.0.2.1"]), ("le_gb", ["192.0.2.2"]),
+            ("ncb_fr", ["198.51.100.7"]),  # the same asker and value again: renews, same reference
+            ("intl", ["evil-bank.example.com", "203.0.113.9"]), ("le_gb", ["192.0.2.3", "192.0.2.4"])]
+    with transaction(held.factory) as s:
+        before = s.scalar(select(func.max(Lookup.id))) or 0
+        prepared = [hits._prepare(s, viewer=held.viewer(k), purpose="investigation", values=v, kind=None,
+                                  settings=None, now=None) for k, v in asks]
+        written = hits._Prepared.write_together(s, prepared)
+    ids = [lookup_id for lookup_id, _refs in written]
+    assert ids == list(range(before + 1, before + 1 + len(asks)))
+    with held.factory() as s:
+        for (key, values), p, (lookup_id, references) in zip(asks, prepared, written):
+            row = s.get(Lookup, lookup_id)
+            assert (row.member_id, row.value_count, row.hit_count, row.digests) == (
+                held.members[key], len(values), p.counts["hit"], p.lookup_row["digests"])
+            stored = {(h.kind, h.value): (h.answer, h.references)
+                      for h in s.scalars(select(LookupHit).where(LookupHit.lookup_id == lookup_id))}
+            assert stored == {k: (a["told"], [r["reference"] for r in references.get(k, [])])
+                              for k, a in p.answers.items()}
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "fusion.lookup")
+                                 .order_by(AuditEntry.id)))
+        assert [e.detail["lookup_id"] for e in entries] == ids
+        assert [e.member_id for e in entries] == [held.members[k] for k, _v in asks]
+        assert audit.verify(s).ok
+        first, again = written[0][1][("ipv4-addr", "198.51.100.7")], written[2][1][("ipv4-addr", "198.51.100.7")]
+        assert [r["reference"] for r in first] == [r["reference"] for r in again]
+        note = s.scalars(select(HitNotification).where(HitNotification.reference == first[0]["reference"])).one()
+        assert (note.times_asked, note.lookup_id) == (2, ids[2])
+
+
+class _Together:
+    """A write with a write_together: records which writes came in which call."""
+    calls: list[list[int]] = []
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, session) -> int:
+        return _Together.write_together(session, [self])[0]
+
+    @staticmethod
+    def write_together(session, writes: list[_Together]) -> list[int]:
+        _Together.calls.append([w.n for w in writes])
+        audit.record_many(session, [audit.Entry(action="test.group", detail={"n": w.n}) for w in writes])
+        return [w.n for w in writes]
+
+
+def test_consecutive_writes_of_one_class_are_written_together(engine):
+    """In a batch, writes of a class with write_together next to each other go to it in one call
+    (in order); a plain function between them splits them; each request gets its own result;
+    the batch failing has each written alone, by write_together with it alone."""
+    _Together.calls = []
+    writes = [_Together(0), _Together(1), _Together(2), lambda s: _entry(s, 3), _Together(4), _Together(5)]
+    writer = GroupCommit(engine)
+    try:
+        out = _while_first_writes(writer, writes)
+    finally:
+        writer.close()
+    assert out == list(range(6))
+    assert _Together.calls == [[0], [1, 2], [4, 5]]  # the first alone, then the five that waited
+    assert _written(engine) == list(range(6))
+    with db.make_sessionmaker(engine)() as s:
+        assert audit.verify(s).ok
+        assert [e.detail["n"] for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "test.group")
+                                                  .order_by(AuditEntry.id))] == list(range(6))
+
+
+def test_record_many_chains_as_record_does(engine):
+    """record_many's entries are record's, one after the other: the same chain, in order, in one
+    transaction or after another transaction appended."""
+    with transaction(db.make_sessionmaker(engine)) as s:
+        audit.record(s, action="test.group", detail={"n": 0})
+        audit.record_many(s, [audit.Entry(action="test.group", detail={"n": n}, purpose="research") for n in (1, 2)])
+    with transaction(db.make_sessionmaker(engine)) as s:
+        audit.record_many(s, [audit.Entry(action="test.group", detail={"n": n}) for n in (3, 4, 5)])
+        audit.record_many(s, [])
+    with db.make_sessionmaker(engine)() as s:
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "test.group").order_by(AuditEntry.id)))
+        assert [e.detail["n"] for e in entries] == list(range(6))
+        assert [e.purpose for e in entries[:3]] == [None, "research", "research"]
+        assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:]))
+        assert audit.verify(s).ok

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cyberfusion.audit.models import AuditEntry
-from cyberfusion.db import core, hold_write_lock
+from cyberfusion.db import core, hold_write_lock, insert_rows
 
 
 def lock_chain_head(session: Session) -> None:
@@ -36,6 +36,17 @@ def add(session: Session, row: dict[str, Any]) -> None:
     """Append one entry's row (every column but the id; entries are never changed after they
     are written)."""
     core(session).execute(_INSERT, row)
+
+
+def add_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append entries' rows in this order (their ids in the chain's order). On SQLite by one
+    INSERT of many rows, whose rowids SQLite gives in the order of its VALUES (not executemany:
+    one statement to run, where executemany runs it once per row); elsewhere one by one."""
+    if len(rows) > 1 and session.get_bind().dialect.name == "sqlite":
+        insert_rows(session, AuditEntry.__table__, rows)
+        return
+    for row in rows:
+        add(session, row)
 
 
 def iter_entries(session: Session, *, batch: int = 5000) -> Iterator[AuditEntry]:

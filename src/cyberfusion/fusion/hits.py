@@ -332,15 +332,19 @@ def lookup(session: Session, *, viewer: Viewer, purpose: str, values: list[Any],
         prepared = _prepare(session, viewer=viewer, purpose=purpose, values=values, kind=kind, settings=settings,
                             now=now)
         if writer is not None and len(values) <= GROUP_MAX_VALUES:
-            written = writer.submit(prepared.write)
+            written = writer.submit(prepared)
         else:
-            written = prepared.write(session)
+            written = prepared(session)
         return prepared.finish(written)
 
 
 # Lookups of more values than this write in the caller's transaction even with a group writer:
 # their rows are a long write of their own, which a batch would make every lookup in it wait for.
 GROUP_MAX_VALUES = 100
+
+
+# What a lookup's write gives back: its id and each answer's references.
+_Written = tuple[int, dict[matching.Key, list[dict[str, str]]]]
 
 
 @dataclass
@@ -357,22 +361,37 @@ class _Prepared:
     counts: dict[str, int]
     disclosed: set[str]
 
-    def write(self, session: Session) -> tuple[int, dict[matching.Key, list[dict[str, str]]]]:
+    def __call__(self, session: Session) -> _Written:
         """Write the lookup's rows in `session`: its id and each answer's references. Changes
         nothing but the session (a group writer may run it twice: in a batch, then alone)."""
-        lookup_id = repository.add_lookup(session, self.lookup_row)
-        references = _notify(session, viewer=self.viewer, purpose=self.purpose, lookup_id=lookup_id,
-                             wanted=self.wanted, owner_objects=self.owner_objects, now=self.now)
-        no_refs: list[dict[str, str]] = []
-        repository.add_lookup_hits(session, lookup_id, [
-            (k[0], k[1], a["told"], _json_strings([r["reference"] for r in references.get(k, no_refs)]))
-            for k, a in self.answers.items()])
-        audit.record(session, action="fusion.lookup", viewer=self.viewer, purpose=self.purpose,
-                     object_ids=sorted(self.disclosed),
-                     detail={"lookup_id": lookup_id, **self.counts, "notified": len(self.wanted)})
-        return lookup_id, references
+        return _Prepared.write_together(session, [self])[0]
 
-    def finish(self, written: tuple[int, dict[matching.Key, list[dict[str, str]]]]) -> LookupResult:
+    @staticmethod
+    def write_together(session: Session, batch: list[_Prepared]) -> list[_Written]:
+        """Write the rows of several lookups in `session`, as each would alone and in the same
+        order, with one statement per kind of row (the lookups, their hit rows, their audit
+        entries) instead of one per lookup: the group writer's batch (groupcommit.py), whose
+        write turn holds SQLite's one write lock. Notifications are raised lookup by lookup
+        (only lookups with hits have any; one statement each)."""
+        ids = repository.add_lookups(session, [p.lookup_row for p in batch])
+        written: list[_Written] = []
+        hit_rows: list[tuple[int, str, str, str, str]] = []
+        no_refs: list[dict[str, str]] = []
+        for p, lookup_id in zip(batch, ids, strict=True):
+            references = _notify(session, viewer=p.viewer, purpose=p.purpose, lookup_id=lookup_id,
+                                 wanted=p.wanted, owner_objects=p.owner_objects, now=p.now)
+            hit_rows.extend((lookup_id, k[0], k[1], a["told"],
+                             _json_strings([r["reference"] for r in references.get(k, no_refs)]))
+                            for k, a in p.answers.items())
+            written.append((lookup_id, references))
+        repository.add_lookup_hits(session, hit_rows)
+        audit.record_many(session, [
+            audit.Entry(action="fusion.lookup", viewer=p.viewer, purpose=p.purpose, object_ids=sorted(p.disclosed),
+                        detail={"lookup_id": lookup_id, **p.counts, "notified": len(p.wanted)})
+            for p, lookup_id in zip(batch, ids)])
+        return written
+
+    def finish(self, written: _Written) -> LookupResult:
         # A hit's "references" list in the results is the answer's own list object: filled here.
         lookup_id, references = written
         for key, refs in references.items():

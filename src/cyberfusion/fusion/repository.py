@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from cyberfusion.db import conflict_insert, core, for_update
+from cyberfusion.db import conflict_insert, core, for_update, hold_write_lock, insert_rows
 from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefix, Lookup, LookupHit, Term,
                                        ValueEpoch, ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
 from cyberfusion.fusion.terms import HOST
@@ -535,6 +535,25 @@ def add_lookup(session: Session, values: dict[str, Any]) -> int:
     return core(session).execute(_INSERT_LOOKUP, values).scalar_one()
 
 
+_MAX_LOOKUP_ID = select(func.max(Lookup.__table__.c.id))
+
+
+def add_lookups(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Record lookups; their ids, in the order of ``rows``.
+
+    Several on SQLite (a group writer's batch, groupcommit.py) in one INSERT of many rows, with
+    the ids SQLite itself would give them (one above the highest, in order: the table's key is
+    the rowid) taken under the write lock, held here from before the highest is read; SQLite's
+    RETURNING gives rows in no stated order, so it cannot say which id is whose. One INSERT ...
+    RETURNING each otherwise (PostgreSQL's ids come from its sequence)."""
+    if len(rows) <= 1 or _dialect(session) != "sqlite":
+        return [add_lookup(session, row) for row in rows]
+    hold_write_lock(session)
+    first = (core(session).scalar(_MAX_LOOKUP_ID) or 0) + 1
+    insert_rows(session, Lookup.__table__, [{**row, "id": first + i} for i, row in enumerate(rows)])
+    return list(range(first, first + len(rows)))
+
+
 # The hit rows and notifications of a lookup are written by one INSERT ... SELECT each over the
 # rows passed as one parameter (json_each on SQLite, unnest of one array per column on
 # PostgreSQL) rather than by executemany: SQLAlchemy processed 15 parameters of each of the
@@ -559,22 +578,23 @@ def _rows_param(dialect: str, columns: tuple[tuple[str, Any], ...], rows: list[t
     return {"rows": json.dumps(rows, ensure_ascii=False)}
 
 
-_HIT_COLUMNS = (("kind", Text()), ("value", Text()), ("answer", Text()), ("refs", Text()))
+_HIT_COLUMNS = (("lookup_id", Integer()), ("kind", Text()), ("value", Text()), ("answer", Text()),
+                ("refs", Text()))
 
 
-def add_lookup_hits(session: Session, lookup_id: int, rows: list[tuple[str, str, str, str]]) -> None:
-    """The values of a lookup that hit: (kind, value, answer, references as JSON text) each."""
+def add_lookup_hits(session: Session, rows: list[tuple[int, str, str, str, str]]) -> None:
+    """The values of lookups that hit: (lookup id, kind, value, answer, references as JSON text)
+    each; one statement for the rows of every lookup given (a group writer's batch)."""
     if rows:
         dialect = _dialect(session)
-        session.execute(_hits_statement(dialect),
-                        {"lookup_id": lookup_id} | _rows_param(dialect, _HIT_COLUMNS, rows))
+        session.execute(_hits_statement(dialect), _rows_param(dialect, _HIT_COLUMNS, rows))
 
 
 @lru_cache(maxsize=2)
 def _hits_statement(dialect: str) -> Any:
     t = LookupHit.__table__
     src = _rows_source(dialect, _HIT_COLUMNS)
-    source = select(bindparam("lookup_id", type_=t.c.lookup_id.type), src.c.kind, src.c.value, src.c.answer,
+    source = select(src.c.lookup_id, src.c.kind, src.c.value, src.c.answer,
                     cast(src.c.refs, t.c.references.type) if dialect == "postgresql" else src.c.refs)
     return insert(t).from_select(["lookup_id", "kind", "value", "answer", "references"], source)
 
