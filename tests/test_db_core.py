@@ -90,4 +90,9 @@ def test_insert_rows_stores_what_an_insert_stores(world):
         assert [r[:4] + r[5:] for r in ours] == [r[:4] + r[5:] for r in theirs] and len(ours) == 3  # but the action
         assert [e.organisation_id for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "test.many")
                                                      .order_by(AuditEntry.id))] == [0, 1, 2]
+        # More rows than one statement may carry parameters for: several statements, same order.
+        many = [row | {"organisation_id": i, "action": "test.more"} for i, row in enumerate(entries("x") * 70)]
+        insert_rows(s, AuditEntry.__table__, many)
+        assert [e.organisation_id for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "test.more")
+                                                     .order_by(AuditEntry.id))] == list(range(210))
         s.rollback()

@@ -146,10 +146,17 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         conn.execute(insert(table), rows)
         return
     columns = tuple(rows[0])
-    sql, processors = _insert_rows_sql(conn.dialect, table, columns, len(rows))
-    conn.exec_driver_sql(sql, tuple(value if process is None else process(value)
-                                    for row in rows for value, process in zip(map(row.__getitem__, columns),
-                                                                               processors)))
+    per_statement = max(1, _SQLITE_PARAMETERS // len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        sql, processors = _insert_rows_sql(conn.dialect, table, columns, len(chunk))
+        conn.exec_driver_sql(sql, tuple(value if process is None else process(value)
+                                        for row in chunk for value, process in zip(map(row.__getitem__, columns),
+                                                                                    processors)))
+
+
+# Parameters per statement at most: below 999, the limit of SQLite builds before 3.32.
+_SQLITE_PARAMETERS = 990
 
 
 @lru_cache(maxsize=256)
