@@ -20,7 +20,7 @@ from cyberfusion.ingest.observables import observables_of
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.kit.observables import ip_range
 from cyberfusion.kit.timeutil import parse_ts, sqlite_text_of
-from cyberfusion.kit.timeutil import sqlite_datetime as sqlite_text  # noqa: F401 - the importer's name
+from cyberfusion.kit.timeutil import sqlite_datetime as sqlite_text  # also the importer's name for it
 
 SCO_VERSION = datetime(1970, 1, 1, tzinfo=UTC)
 _IP_KINDS = frozenset({"ipv4-addr", "ipv6-addr"})
