@@ -101,6 +101,38 @@ def test_ingest_writes_terms_and_per_value_aggregates_linearly(world, tmp_path):
     assert _count(world, Term) <= _count(world, Observable)
 
 
+def test_terms_carry_their_observables_columns_as_stored_and_rebuild_writes_the_same(world, tmp_path):
+    # On SQLite the ingest hook copies seen_at as the stored text (repository.rows_for_terms);
+    # rebuild goes through datetimes: both must store what the observable holds, byte for byte.
+    from sqlalchemy import delete, text
+    give(world, tmp_path, "vendor", [indicator("url", "http://login.evil.example.com/a"),
+                                     indicator("email-addr", "x@mail.evil.example.com"),
+                                     indicator("domain-name", "Evil.Example.COM"), indicator("url", "http://203.0.113.5/x"),
+                                     indicator("ipv4-addr", "203.0.113.9")])
+    columns = "t.kind, t.value, t.range_start, t.range_end, t.observable_pk, t.stix_id, t.contribution_id, " \
+              "t.organisation_id, t.handling_id, CAST(t.seen_at AS TEXT)"
+    with world.factory() as s:
+        differing = s.scalar(text(
+            "SELECT count(*) FROM fusion_terms t JOIN observables o ON o.pk = t.observable_pk "
+            "WHERE t.seen_at IS NULL OR t.seen_at <> o.seen_at OR t.stix_id <> o.stix_id "
+            "OR t.contribution_id <> o.contribution_id OR t.organisation_id <> o.organisation_id "
+            "OR t.handling_id <> o.handling_id"))
+        ingested = sorted(tuple(r) for r in s.execute(text(f"SELECT {columns} FROM fusion_terms t")))
+        if s.get_bind().dialect.name == "sqlite":
+            assert {r[0] for r in s.execute(text("SELECT DISTINCT typeof(seen_at) FROM fusion_terms"))} == {"text"}
+    assert differing == 0
+    assert [(r[0], r[1]) for r in ingested] == [("host", "com.example.evil"), ("host", "com.example.evil.login"),
+                                               ("host", "com.example.evil.mail"), ("ipv4-addr", "203.0.113.5")]
+    assert ingested[3][2] is not None and ingested[3][2] == ingested[3][3]  # the URL's IP literal as a range
+    with transaction(world.factory) as s:
+        s.execute(delete(Term))
+    with transaction(world.factory) as s:
+        assert correlate.rebuild(s)["terms_added"] == 4
+    with world.factory() as s:
+        rebuilt = sorted(tuple(r) for r in s.execute(text(f"SELECT {columns} FROM fusion_terms t")))
+    assert rebuilt == ingested
+
+
 def test_retention_delete_takes_terms_with_it_and_aggregates_follow(world, tmp_path):
     first = give(world, tmp_path, "vendor", [indicator("url", "http://a.example.net/x")])
     give(world, tmp_path, "bank", [indicator("url", "http://a.example.net/x")])

@@ -53,9 +53,10 @@ class CorrelationSummary:
 
 
 def _term_rows(rows: list[tuple[Any, ...]], contribution_id: str | None,
-               prefixes: set[int]) -> list[dict[str, Any]]:
-    """Term rows for observables (pk, kind, value, stix_id, handling, owner, seen_at, range start,
-    range end[, contribution]); collects the prefix lengths of CIDR ranges on the way."""
+               prefixes: set[int]) -> list[tuple[Any, ...]]:
+    """Term rows (repository.TERM_COLUMNS) for observables (pk, kind, value, stix_id, handling,
+    owner, seen_at, range start, range end[, contribution]); collects the prefix lengths of CIDR
+    ranges on the way."""
     out = []
     for row in rows:
         pk, kind, value, stix_id, handling_id, org_id, seen_at, range_start, range_end = row[:9]
@@ -68,9 +69,7 @@ def _term_rows(rows: list[tuple[Any, ...]], contribution_id: str | None,
         if term is None:
             continue
         start, end = term_range(*term)
-        out.append({"kind": term[0], "value": term[1], "range_start": start, "range_end": end,
-                    "observable_pk": pk, "stix_id": stix_id, "contribution_id": cid,
-                    "organisation_id": org_id, "handling_id": handling_id, "seen_at": seen_at})
+        out.append((term[0], term[1], start, end, pk, stix_id, cid, org_id, handling_id, seen_at))
     return out
 
 

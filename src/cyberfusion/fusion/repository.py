@@ -14,8 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Integer, Text, and_, bindparam, case, cast, delete, func, insert, literal, literal_column, or_,
-                        select, tuple_, union, union_all, update)
+from sqlalchemy import (Integer, Select, Text, and_, bindparam, case, cast, delete, func, insert, literal, literal_column,
+                        or_, select, tuple_, type_coerce, union, union_all, update)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -26,7 +26,7 @@ from cyberfusion.fusion.models import (Alert, Delivery, HitNotification, IpPrefi
                                        ValueEpoch, ValueStat, Warninglist, WarninglistEntry, WatchItem, Watchlist)
 from cyberfusion.fusion.terms import HOST
 from cyberfusion.intel.models import Contribution, Observable, StixObject
-from cyberfusion.intel.repository import objects_readable
+from cyberfusion.intel.repository import insert_many, objects_readable
 from cyberfusion.partners.models import Member, Organisation
 from cyberfusion.sharing import policy
 from cyberfusion.sharing.viewer import Viewer
@@ -115,21 +115,40 @@ def replace_warninglist_entries(session: Session, warninglist_id: int, entries: 
 _TERM_SOURCES = ("url", "email-addr", "domain-name")
 
 
+def _rows_for_terms(seen_at: Any) -> Select[Any]:
+    o = Observable
+    return (select(o.pk, o.kind, o.value, o.stix_id, o.handling_id, o.organisation_id, seen_at, o.range_start,
+                   o.range_end)
+            .where(o.contribution_id == bindparam("contribution_id"), o.pk > bindparam("after_pk"),
+                   or_(o.kind.in_(_TERM_SOURCES), and_(o.range_start.is_not(None), o.range_start != o.range_end)))
+            .order_by(o.pk).limit(bindparam("limit")))
+
+
+_ROWS_FOR_TERMS = _rows_for_terms(Observable.seen_at)
+# SQLite: seen_at as the text the column holds, which insert_terms writes back as it is (the
+# term's seen_at is its observable's). Read as a datetime and written back, the round trip cost
+# more than SQLite's own work on these rows (~1 s of an importer's ~10 s CPU for 100,000
+# objects; benchmarks/ingest.py).
+_ROWS_FOR_TERMS_RAW = _rows_for_terms(type_coerce(Observable.seen_at, Text).label("seen_at"))
+
+
 def rows_for_terms(session: Session, contribution_id: str, *, after_pk: int, limit: int) -> list[tuple[Any, ...]]:
     """The contribution's observables that derive terms, and its CIDR ranges (for the prefix
-    registry), one keyset page at a time."""
-    o = Observable
-    q = (select(o.pk, o.kind, o.value, o.stix_id, o.handling_id, o.organisation_id, o.seen_at, o.range_start,
-                o.range_end)
-         .where(o.contribution_id == contribution_id, o.pk > after_pk,
-                or_(o.kind.in_(_TERM_SOURCES), and_(o.range_start.is_not(None), o.range_start != o.range_end)))
-         .order_by(o.pk).limit(limit))
-    return [tuple(r) for r in session.execute(q)]
+    registry), one keyset page at a time: (pk, kind, value, stix_id, handling_id,
+    organisation_id, seen_at, range_start, range_end). On SQLite seen_at is the stored text."""
+    q = _ROWS_FOR_TERMS_RAW if _dialect(session) == "sqlite" else _ROWS_FOR_TERMS
+    return [tuple(r) for r in core(session).execute(
+        q, {"contribution_id": contribution_id, "after_pk": after_pk, "limit": limit})]
 
 
-def insert_terms(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:  # Core executemany: the ORM's bulk bookkeeping costs a third more on the ingest path
-        session.connection().execute(Term.__table__.insert(), rows)
+# A term row (correlate._term_rows), in this order.
+TERM_COLUMNS = ("kind", "value", "range_start", "range_end", "observable_pk", "stix_id", "contribution_id",
+                "organisation_id", "handling_id", "seen_at")
+
+
+def insert_terms(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Term rows, tuples of TERM_COLUMNS; seen_at a datetime, or SQLite's text (rows_for_terms)."""
+    insert_many(session, Term.__table__, rows, TERM_COLUMNS)
 
 
 _IP_PREFIXES = select(IpPrefix.prefix).order_by(IpPrefix.prefix)

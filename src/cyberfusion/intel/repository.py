@@ -112,11 +112,11 @@ def existing_versions(session: Session, *, org_id: int, keys: Sequence[tuple[str
 # Rows are dicts with the same keys, or tuples in the order of ``columns`` (the importer's rows).
 # Rows whose values are SQLite's already (the ingest worker's): insert_converted.
 def insert_objects(session: Session, rows: Sequence[Any], *, columns: Sequence[str] | None = None) -> None:
-    _insert_many(session, StixObject.__table__, rows, columns)
+    insert_many(session, StixObject.__table__, rows, columns)
 
 
 def insert_observables(session: Session, rows: Sequence[Any], *, columns: Sequence[str] | None = None) -> None:
-    _insert_many(session, Observable.__table__, rows, columns)
+    insert_many(session, Observable.__table__, rows, columns)
 
 
 def insert_converted(session: Session, *, objects: list[Any], object_columns: Sequence[str],
@@ -125,7 +125,7 @@ def insert_converted(session: Session, *, objects: list[Any], object_columns: Se
     rows, ingest.rows.prepare for SQLite), each given as one flat list of values, the columns of
     one row after the other. Stores what insert_objects/insert_observables store for the same rows
     unconverted (tests/intel/test_repository_insert.py); no per-row tuples, and no turning rows
-    into columns and back, which _insert_many spends ~3 passes over every value on."""
+    into columns and back, which insert_many spends ~3 passes over every value on."""
     _insert_flat(session, StixObject.__table__, objects, object_columns)
     _insert_flat(session, Observable.__table__, observables, observable_columns)
 
@@ -142,7 +142,7 @@ def _insert_flat(session: Session, table: Any, values: list[Any], columns: Seque
     width = len(columns)
     columns = tuple(columns)
     connection = session.connection()
-    # As many rows per INSERT as SQLite's limit on bound variables allows (see _insert_many).
+    # As many rows per INSERT as SQLite's limit on bound variables allows (see insert_many).
     step = max(1, _sqlite_variable_limit(connection.connection.dbapi_connection) // width) * width
     for start in range(0, len(values), step):
         params = tuple(values[start:start + step])
@@ -203,10 +203,12 @@ def _memo_datetimes(values: list[datetime | None], seen: dict[datetime | None, s
     return out
 
 
-def _insert_many(session: Session, table: Any, rows: Sequence[Any], columns: Sequence[str] | None = None) -> None:
-    """Insert a batch of rows that all have the same keys (dicts), or tuples of ``columns``.
+def insert_many(session: Session, table: Any, rows: Sequence[Any], columns: Sequence[str] | None = None) -> None:
+    """Insert a batch of rows that all have the same keys (dicts), or tuples of ``columns``
+    (the bulk inserts of imports: objects, observables, correlation terms).
 
-    On SQLite the rows go to the driver directly, converted here as the column types would:
+    On SQLite the rows go to the driver directly, converted here as the column types would
+    (a str in a UTCDateTime column is taken as SQLite's text already, as read back raw):
     SQLAlchemy's per-value type processing was 24% of import CPU (cProfile, 20k indicators),
     more than SQLite's own work. PostgreSQL keeps the Core path (psycopg binds natively).
     """
