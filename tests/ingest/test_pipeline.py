@@ -508,9 +508,10 @@ def test_import_raises_the_young_collection_threshold_only_while_it_runs(world, 
         with pytest.raises(InvalidInput):
             import_as(world, "vendor", bad)
         assert gc.get_threshold() == (700, 10, 10)
-        gc.set_threshold(50_000, 20, 20)
+        gc.set_threshold(pipeline.IMPORT_GC_THRESHOLD * 2, 20, 20)
         assert import_as(world, "vendor", bundle_file(tmp_path, ip_indicators(2, start=10))).objects == 2
-        assert seen[-1] == (50_000, 20, 20) and gc.get_threshold() == (50_000, 20, 20)
+        higher = (pipeline.IMPORT_GC_THRESHOLD * 2, 20, 20)
+        assert seen[-1] == higher and gc.get_threshold() == higher
     finally:
         gc.set_threshold(*before)
 

@@ -32,7 +32,7 @@ from cyberfusion.ingest.rows import (OBJECT_COLUMNS, OBJECT_CONTEXT, OBSERVABLE_
 from cyberfusion.ingest.types import ParsedItem
 from cyberfusion.intel import repository, retention, search_index
 from cyberfusion.intel.models import Contribution
-from cyberfusion.kit.gcutil import older_objects_frozen
+from cyberfusion.kit.gcutil import IMPORT_GC_THRESHOLD, older_objects_frozen
 from cyberfusion.products import country_index
 from cyberfusion.sharing.handling import HandlingSpec, handling_row
 from cyberfusion.sharing.markings import TLP_LEVELS, tlp_from_markings
@@ -263,14 +263,6 @@ def import_file(session: Session, *, viewer: Viewer, path: Path, fmt: str, spec:
     with older_objects_frozen(), _fewer_young_collections(), repository.import_page_cache(session):
         return _import(session, viewer=viewer, path=path, fmt=fmt, spec=spec, file_name=file_name,
                        source_format=source_format, mapping=mapping, progress=progress, now=now)
-
-
-# Allocations between young-generation collections while an import runs (CPython's default: 700).
-# An import allocates millions of short-lived containers: at 700 the collector ran ~430 young,
-# ~40 middle and 3-4 full passes per 20,000 indicators, 0.12-0.13 s of CPU (8-9% of the import,
-# gc.callbacks, benchmarks/ingest.py bundle); at 7,000, 36 young and 3 middle passes, 0.045 s.
-# Memory is unaffected: refcounting frees almost everything, the collector only finds cycles.
-IMPORT_GC_THRESHOLD = 7_000
 
 
 @contextmanager

@@ -41,6 +41,7 @@ from typing import Any, BinaryIO
 
 from cyberfusion.errors import InvalidInput
 from cyberfusion.ingest.rows import Prepared, prepare
+from cyberfusion.kit.gcutil import IMPORT_GC_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -235,9 +236,9 @@ def serve() -> None:
     os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the row stream
     threading.Thread(target=_stop_when_orphaned, daemon=True).start()
     # As the importer does while it runs (pipeline.IMPORT_GC_THRESHOLD, older_objects_frozen): the
-    # modules just imported set aside, the young generation collected every 7,000 allocations.
+    # modules just imported set aside, the young generation collected less often.
     gc.freeze()
-    gc.set_threshold(7_000, *gc.get_threshold()[1:])
+    gc.set_threshold(IMPORT_GC_THRESHOLD, *gc.get_threshold()[1:])
     try:
         _work(job, out)
     except BrokenPipeError:  # the importer is gone
