@@ -14,8 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (Integer, Select, Text, and_, bindparam, case, cast, delete, func, insert, literal, literal_column,
-                        or_, select, tuple_, type_coerce, union, union_all, update)
+from sqlalchemy import (Integer, Select, Text, and_, bindparam, case, cast, delete, func, insert, literal,
+                        literal_column, or_, select, tuple_, type_coerce, union, union_all, update)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
