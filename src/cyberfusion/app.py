@@ -16,7 +16,7 @@ from cyberfusion import __version__
 from cyberfusion.api import problems
 from cyberfusion.api.guards import RequestGuard, SecurityHeaders
 from cyberfusion.config import Settings, get_settings
-from cyberfusion.db import make_engine, make_sessionmaker, migration_state, require_current_schema
+from cyberfusion.db import make_engine, make_sessionmaker, migration_state, require_current_schema, server_pool
 from cyberfusion.errors import CyberfusionError
 from cyberfusion.groupcommit import GroupCommit
 from cyberfusion.kit import gcutil
@@ -85,7 +85,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
                check_schema: bool = True) -> FastAPI:
     settings = settings or get_settings()
-    engine = engine or make_engine(settings.effective_database_url)
+    if engine is None:
+        url = settings.effective_database_url
+        engine = make_engine(url, **server_pool(url, threads=settings.server_threads, size=settings.db_pool_size))
     if check_schema:
         require_current_schema(engine)
     app = FastAPI(title="cyberfusion", version=__version__, lifespan=_lifespan,

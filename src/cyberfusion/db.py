@@ -114,6 +114,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# Threads of a server process besides its request threads that take a connection: the lookups'
+# group writer, the in-process job worker, the WAL checkpointer, the value filter's build, web imports.
+BACKGROUND_CONNECTIONS = 8
+
+
+def server_pool(url: str, *, threads: int, size: int | None = None) -> dict[str, int]:
+    """Pool options for a server process whose ``threads`` request threads each may hold a connection.
+
+    SQLAlchemy's default (5 kept, 10 more opened when needed and closed when given back) made a
+    busy server open and close SQLite connections all the time, each open paying the pragmas and
+    the write lock's set-up: 5 % of the server's samples in the 1M load test (py-spy, 2026-11-29).
+    A SQLite connection kept open costs an open file and its page cache, so a SQLite server keeps
+    one per thread that may ask; a PostgreSQL server keeps ``size`` (default 10: its connections
+    are server processes, counted against ``max_connections`` across all API and worker processes)
+    and opens more up to the same bound when needed."""
+    bound = threads + BACKGROUND_CONNECTIONS
+    if url.startswith("sqlite"):
+        if (make_url(url).database or ":memory:") == ":memory:":
+            return {}  # one connection per thread (SQLAlchemy's SingletonThreadPool): nothing to size
+        keep = size or bound
+        return {"pool_size": keep, "max_overflow": max(0, bound - keep)}
+    keep = size or min(10, bound)
+    return {"pool_size": keep, "max_overflow": max(0, bound - keep)}
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
