@@ -16,11 +16,10 @@ from cyberfusion.db import BACKGROUND_CONNECTIONS, make_engine, server_pool
 
 def test_sqlite_keeps_one_connection_per_thread_postgresql_a_bounded_few():
     bound = 40 + BACKGROUND_CONNECTIONS
-    assert server_pool("sqlite:////srv/cfc.db", threads=40) == {"pool_size": bound, "max_overflow": 0}
-    assert server_pool("sqlite:////srv/cfc.db", threads=40, size=12) == {"pool_size": 12, "max_overflow": bound - 12}
-    assert server_pool("postgresql+psycopg://db/cfc", threads=40) == {"pool_size": 10, "max_overflow": bound - 10}
-    assert server_pool("postgresql+psycopg://db/cfc", threads=2) == {"pool_size": 10, "max_overflow": 0}
-    assert server_pool("postgresql+psycopg://db/cfc", threads=40, size=60) == {"pool_size": 60, "max_overflow": 0}
+    assert server_pool("sqlite:////srv/cfc.db", threads=40) == {"pool_size": bound, "max_overflow": -1}
+    assert server_pool("sqlite:////srv/cfc.db", threads=40, size=12) == {"pool_size": 12, "max_overflow": -1}
+    assert server_pool("postgresql+psycopg://db/cfc", threads=40) == {"pool_size": 10, "max_overflow": 2 * bound - 10}
+    assert server_pool("postgresql+psycopg://db/cfc", threads=40, size=60) == {"pool_size": 60, "max_overflow": bound}
     assert server_pool("sqlite://", threads=40) == {}  # in memory: one connection per thread already
 
 
@@ -53,10 +52,19 @@ def test_a_server_engine_opens_each_connection_once_across_bursts(tmp_path: Path
     assert _bursts(default, threads=12, bursts=3) == 5 + 3 * 7
 
 
+def test_more_holders_than_the_pool_keeps_never_wait_for_a_connection(tmp_path: Path):
+    """Requests can hold more connections than there are request threads (a session's connection
+    kept while its request waits for a thread again): the extra ones are opened, not waited for."""
+    url = f"sqlite:///{tmp_path / 'pool.db'}"
+    server = make_engine(url, pool_timeout=1, **server_pool(url, threads=4))
+    kept = 4 + BACKGROUND_CONNECTIONS
+    assert _bursts(server, threads=kept + 8, bursts=3) == kept + 3 * 8  # none timed out (Barrier would break)
+
+
 def test_create_app_sizes_its_pool_from_the_settings(tmp_path: Path):
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'app.db'}", server_threads=6)
     assert create_app(settings, check_schema=False).state.engine.pool.size() == 6 + BACKGROUND_CONNECTIONS
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'app.db'}", server_threads=6,
                         db_pool_size=3)
     engine = create_app(settings, check_schema=False).state.engine
-    assert (engine.pool.size(), engine.pool._max_overflow) == (3, 6 + BACKGROUND_CONNECTIONS - 3)
+    assert (engine.pool.size(), engine.pool._max_overflow) == (3, -1)

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     taxii_status_days: int = Field(default=7, ge=1, description="Days a TAXII POST's status resource is kept (job taxii.purge_status)")
     sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0, description="SQLite: the server checkpoints the write-ahead log from a background thread this often (every 0.1 s while the log grows), so requests do not (0: requests checkpoint as SQLite does by default)")
     server_threads: int = Field(default=40, ge=1, description="Threads per server process that run request handlers (anyio's pool; its default is 40): requests beyond it wait in the event loop")
-    db_pool_size: int | None = Field(default=None, ge=1, description="Database connections a server process keeps open (default: SQLite, one per request thread and background thread, server_threads + 8; PostgreSQL 10, each up to server_threads + 8 opened when needed and closed when given back)")
+    db_pool_size: int | None = Field(default=None, ge=1, description="Database connections a server process keeps open (default: SQLite, one per request thread and background thread, server_threads + 8; PostgreSQL 10); more are opened when in use and closed when given back (PostgreSQL: up to 2 x (server_threads + 8) in all)")
     inprocess_worker: bool | None = Field(default=None, description="Run background jobs in the server process (default: on with SQLite, off with PostgreSQL, where `cfc worker` runs them)")
     analyzer_budget: int = Field(default=50, ge=1, description="Default max automatic analyzer runs per contribution")
     rfi_sla_immediate_hours: int = Field(default=4, ge=1, description="RFI service level: immediate")

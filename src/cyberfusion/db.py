@@ -127,16 +127,21 @@ def server_pool(url: str, *, threads: int, size: int | None = None) -> dict[str,
     the write lock's set-up: 5 % of the server's samples in the 1M load test (py-spy, 2026-11-29).
     A SQLite connection kept open costs an open file and its page cache, so a SQLite server keeps
     one per thread that may ask; a PostgreSQL server keeps ``size`` (default 10: its connections
-    are server processes, counted against ``max_connections`` across all API and worker processes)
-    and opens more up to the same bound when needed."""
+    are server processes, counted against ``max_connections`` across all API and worker processes).
+
+    More connections than threads can be in use: a request whose viewer was read in the thread
+    pool keeps its session's connection while it waits for a thread again for its endpoint, and
+    async routes keep theirs across awaits. So the pool does not stop there: a SQLite server opens
+    what more it needs (closed when given back, as before); a PostgreSQL server up to as many again
+    as the bound. With a hard bound of threads + 8 a server of 8 threads under the load test made
+    requests wait 30 s for a connection and answered 503."""
     bound = threads + BACKGROUND_CONNECTIONS
     if url.startswith("sqlite"):
         if (make_url(url).database or ":memory:") == ":memory:":
             return {}  # one connection per thread (SQLAlchemy's SingletonThreadPool): nothing to size
-        keep = size or bound
-        return {"pool_size": keep, "max_overflow": max(0, bound - keep)}
+        return {"pool_size": size or bound, "max_overflow": -1}
     keep = size or min(10, bound)
-    return {"pool_size": keep, "max_overflow": max(0, bound - keep)}
+    return {"pool_size": keep, "max_overflow": max(bound, 2 * bound - keep)}
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
