@@ -316,6 +316,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)  # seconds from scheduled arrival to response end
     lags: list[float] = field(default_factory=list)  # seconds from scheduled arrival to a client thread taking it
     sent: int = 0  # requests sent (the rest waited too long for a client thread)
+    events: list[tuple[float, float, float]] = field(default_factory=list)  # --timeline: (arrival, lag, latency)
     errors: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
@@ -457,6 +458,7 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
             except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError) as exc:
                 tally.error(type(exc).__name__, f"{a.kind}: {exc!r}")
             tally.latencies.append(time.perf_counter() - start - a.at)
+            tally.events.append((a.at, lag, tally.latencies[-1]))
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(connections)]
     for th in threads:
@@ -471,6 +473,18 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
     for th in threads:
         th.join()
     return tallies, time.perf_counter() - start, (wall_start, time.time())
+
+
+def write_timeline(path: Path, tallies: dict[str, Tally], wall_start: float) -> None:
+    """--timeline: one CSV row per request sent, in arrival order; times on the trace's clock."""
+    import csv
+
+    rows = sorted((wall_start + at, kind, lag, latency) for kind, t in tallies.items() for at, lag, latency in t.events)
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["kind", "arrival", "end", "lag_ms", "latency_ms"])
+        for at, kind, lag, latency in rows:
+            out.writerow([kind, f"{at:.6f}", f"{at + latency:.6f}", f"{lag * 1000:.2f}", f"{latency * 1000:.2f}"])
 
 
 # ---------------------------------------------------------------- main
@@ -510,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="SQLite: keep the seeded store in DIR and, in later runs with the same --n, --seed "
                          "and schema, start from a copy of it instead of seeding again (the copy is written "
                          "to; the kept store stays as seeded)")
+    ap.add_argument("--timeline", default=None, metavar="FILE",
+                    help="also write every request as a CSV row (kind, arrival and end in time.time() seconds, "
+                         "lag and latency in ms), to line the slow ones up with the --trace-lock turns")
     ap.add_argument("--database-url", default=None,
                     help="default: a temporary SQLite file; postgresql+psycopg://... runs in a scratch schema")
     args = ap.parse_args(argv)
@@ -614,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         kept.write_bytes(trace_copy)
         lock_report(kept, *timed)
         print(f"(trace kept in {kept})")
+    if args.timeline:
+        write_timeline(Path(args.timeline), tallies, timed[0])
+        print(f"(timeline of every request in {args.timeline})")
     p99 = _common.pct_ms(lookups, 99)
     met = errors == 0 and p99 < P99_TARGET_MS and args.lookup_rate >= RATE_TARGET
     print(f"target (issue 11): 0 errors and lookup p99 < {P99_TARGET_MS:.0f} ms at >= {RATE_TARGET:.0f} lookups/s "
