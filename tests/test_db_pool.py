@@ -47,9 +47,11 @@ def test_a_server_engine_opens_each_connection_once_across_bursts(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'pool.db'}"
     server = make_engine(url, **server_pool(url, threads=12))
     assert _bursts(server, threads=12, bursts=3) == 12
+    server.dispose()
     # The control: SQLAlchemy's default keeps 5 and closes the rest when they are given back.
     default = make_engine(url)
     assert _bursts(default, threads=12, bursts=3) == 5 + 3 * 7
+    default.dispose()
 
 
 def test_more_holders_than_the_pool_keeps_never_wait_for_a_connection(tmp_path: Path):
@@ -59,12 +61,16 @@ def test_more_holders_than_the_pool_keeps_never_wait_for_a_connection(tmp_path: 
     server = make_engine(url, pool_timeout=1, **server_pool(url, threads=4))
     kept = 4 + BACKGROUND_CONNECTIONS
     assert _bursts(server, threads=kept + 8, bursts=3) == kept + 3 * 8  # none timed out (Barrier would break)
+    server.dispose()
 
 
 def test_create_app_sizes_its_pool_from_the_settings(tmp_path: Path):
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'app.db'}", server_threads=6)
-    assert create_app(settings, check_schema=False).state.engine.pool.size() == 6 + BACKGROUND_CONNECTIONS
+    engine = create_app(settings, check_schema=False).state.engine
+    assert engine.pool.size() == 6 + BACKGROUND_CONNECTIONS
+    engine.dispose()
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'app.db'}", server_threads=6,
                         db_pool_size=3)
     engine = create_app(settings, check_schema=False).state.engine
     assert (engine.pool.size(), engine.pool._max_overflow) == (3, -1)
+    engine.dispose()
