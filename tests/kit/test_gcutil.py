@@ -69,3 +69,60 @@ def test_a_heap_frozen_through_freeze_long_lived_is_left_alone_without_counting(
         monkeypatch.undo()
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_what_is_loaded_after_a_servers_freeze_is_set_aside_too() -> None:
+    """set_aside_loaded: where the heap is set aside (a server from start-up), a data set loaded
+    later joins it until the freeze ends; in a process that froze nothing it does nothing."""
+    from cyberfusion.kit import gcutil
+
+    loaded = [[n] for n in range(1000)]
+    gcutil.set_aside_loaded()
+    assert gc.get_freeze_count() == 0 and not _frozen(loaded)  # nothing frozen: left alone
+
+    gcutil.freeze_long_lived()
+    try:
+        later = [[n] for n in range(1000)]
+        assert not _frozen(later)
+        gcutil.set_aside_loaded()
+        assert _frozen(later) and all(_frozen(x) for x in later[:10])
+    finally:
+        gcutil.unfreeze_long_lived()
+    assert gc.get_freeze_count() == 0 and not _frozen(later)
+
+
+def test_a_full_collection_no_longer_walks_the_geolocation_tables_once_loaded_in_a_server() -> None:
+    """kit/geoip.py and products.geo's flat tables: ~5.6 million ints in lists, which every full
+    pass walked (82-113 ms in the load test's server processes) until they were set aside."""
+    import geoip2fast.geoip2fast as data
+
+    from cyberfusion.kit import gcutil, geoip
+    from cyberfusion.products import geo
+
+    gcutil.freeze_long_lived()
+    try:
+        saved = geoip._reader, geo._tables
+        geoip._reader = geo._tables = None  # loaded afresh, as on a server's first upload
+        try:
+            tables = geo._fast()  # what locate_ip reads: the reader loaded, then the flat tables
+            assert tables.country(int.from_bytes(bytes([8, 8, 8, 8]), "big"), True) == "US"
+            assert _frozen(tables.first) and _frozen(tables.asn_first)
+            assert _frozen(data.mainListFirstIP) and _frozen(data.mainListFirstIP[0])
+        finally:
+            geoip._reader, geo._tables = saved
+    finally:
+        gcutil.unfreeze_long_lived()
+
+
+def test_the_public_suffix_trie_built_in_a_server_is_set_aside() -> None:
+    from cyberfusion.kit import gcutil, observables
+
+    gcutil.freeze_long_lived()
+    try:
+        observables._suffix_trie.cache_clear()  # built afresh, as on a server's first name
+        root = observables._suffix_trie()
+        assert _frozen(root) and _frozen(root.children["uk"]) and _frozen(root.children["uk"].children)
+        assert observables.public_suffix("www.example.co.uk") == "co.uk"
+    finally:
+        gcutil.unfreeze_long_lived()
+    assert not _frozen(root)

@@ -7,31 +7,21 @@ domain; IBANs by their country prefix; phone numbers by their region.
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
-from typing import Any
 
 import phonenumbers
 
 from cyberfusion.fusion.terms import url_host
+from cyberfusion.kit import geoip
 from cyberfusion.kit.observables import public_suffix
 
-GEOIP_DATA = "geoip2fast-asn-ipv6.dat.gz"
 GEOIP_DATE = "2024-06-18"
 # ccTLDs whose ISO 3166 code differs.
 _CCTLD = {"uk": "GB", "ac": "SH", "su": None, "eu": None}
-_lock = threading.Lock()
-_geoip: Any = None
 
 
 def _lookup_ip(address: str) -> str | None:
-    global _geoip
-    if _geoip is None:
-        with _lock:
-            if _geoip is None:
-                from geoip2fast import GeoIP2Fast
-                _geoip = GeoIP2Fast(geoip2fast_data_file=GEOIP_DATA, verbose=False)
-    result = _geoip.lookup(address)
+    result = geoip.reader().lookup(address)
     code = getattr(result, "country_code", "") or ""
     return code.upper() if len(code) == 2 and code.isalpha() else None
 

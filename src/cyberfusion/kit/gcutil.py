@@ -44,6 +44,20 @@ def unfreeze_long_lived() -> None:
     gc.unfreeze()
 
 
+def set_aside_loaded() -> None:
+    """Call right after loading something that stays loaded as long as the process (a lazily
+    loaded data set in a module global): where the heap is set aside already (an API server
+    from start-up, or inside ``older_objects_frozen``), set aside what has been loaded since as
+    well, so that full collections do not walk it again and again. Elsewhere nothing.
+
+    Everything the collector tracks at that moment goes with it, the objects of requests in flight
+    included: those freed by reference counting (nearly all) are freed as before; one in a cycle
+    that becomes garbage later stays until the freeze ends (a server's shutdown). Once per data
+    set per process, so at most a few such objects."""
+    if _held:
+        gc.freeze()
+
+
 @contextmanager
 def older_objects_frozen() -> Iterator[Callable[[], None]]:
     """Set the existing heap aside (``gc.freeze()``, O(1)) for the block, so full collections walk

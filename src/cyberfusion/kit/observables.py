@@ -22,6 +22,7 @@ from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError
 
 from cyberfusion.errors import InvalidInput
+from cyberfusion.kit import gcutil
 
 if TYPE_CHECKING:
     import tldextract
@@ -534,6 +535,10 @@ def _suffix_trie() -> _SuffixNode:
                 child = node.children[label] = _SuffixNode()
             node = child
         node.end = True
+    # ~24,000 trie nodes (tldextract's and this one) for the life of the process: out of the
+    # collector's full passes in a server (20 ms a pass with them in its sight, 3 ms without;
+    # kit/geoip.py says why that matters).
+    gcutil.set_aside_loaded()
     return root
 
 

@@ -22,9 +22,10 @@ from typing import Any
 import phonenumbers
 from stdnum import numdb
 
+from cyberfusion.kit import gcutil, geoip
 from cyberfusion.kit.regions import country_code
 
-GEO_DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"
+GEO_DATA_FILE = geoip.DATA_FILE
 # Two-letter TLDs that are sold and used worldwide as generic names: a domain under them
 # says nothing about a country, so they are not mapped (documented in docs/products.md).
 GENERIC_CCTLDS = frozenset({"ai", "cc", "co", "fm", "io", "me", "nu", "to", "tv", "ws"})
@@ -32,7 +33,6 @@ GENERIC_CCTLDS = frozenset({"ai", "cc", "co", "fm", "io", "me", "nu", "to", "tv"
 CCTLD_EXCEPTIONS = {"uk": "GB", "ac": "SH"}
 
 _lock = threading.Lock()
-_geoip: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +43,7 @@ class Located:
 
 
 def _reader() -> Any:
-    global _geoip
-    if _geoip is None:
-        with _lock:
-            if _geoip is None:
-                from geoip2fast import GeoIP2Fast
-                _geoip = GeoIP2Fast(geoip2fast_data_file=GEO_DATA_FILE, verbose=False)
-    return _geoip
+    return geoip.reader()
 
 
 def _source_line() -> str:
@@ -138,7 +132,9 @@ def _fast() -> _Tables:
         _reader()
         with _lock:
             if _tables is None:
-                _tables = _Tables()
+                tables = _Tables()
+                gcutil.set_aside_loaded()  # ~4 million more ints in lists (kit/geoip.py: why)
+                _tables = tables
     return _tables
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from cyberfusion.analyzers.base import (
@@ -12,22 +11,15 @@ from cyberfusion.analyzers.base import (
     country_location,
     relationship,
 )
+from cyberfusion.kit import geoip
 
-DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"  # IPv4 + IPv6 + AS names; the bare constructor is IPv4-only
+DATA_FILE = geoip.DATA_FILE
 DATASET = "GeoLite2 2024-06-18"
-_lock = threading.Lock()
-_db: Any = None
 
 
 def database() -> Any:
-    """The loaded data set: once per process (~1 s, ~190 MB), on first use."""
-    global _db
-    if _db is None:
-        with _lock:
-            if _db is None:
-                from geoip2fast import GeoIP2Fast
-                _db = GeoIP2Fast(geoip2fast_data_file=DATA_FILE)
-    return _db
+    """The loaded data set: once per process (~1 s, ~190 MB), on first use (kit/geoip.py)."""
+    return geoip.reader()
 
 
 class GeoIP(Analyzer):
