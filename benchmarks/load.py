@@ -3,7 +3,8 @@
     cd /work/main && PYTHONPATH=src python benchmarks/load.py [--n 1000000] [--duration 60] [--workers 1]
         [--lookup-rate 200] [--search-rate 5] [--taxii-rate 10] [--upload-rate 1] [--database-url URL]
     PYTHONPATH=src python benchmarks/load.py --quick          # 10,000 observables, 10 s
-    ... [--keep-store DIR] [--trace-lock] [--server-src DIR]  # reuse a seeded store; who holds the write lock
+    ... [--keep-store DIR] [--trace-lock] [--trace-gc] [--server-src DIR]  # reuse a seeded store; who holds
+                                                   # the write lock; the server's garbage-collector pauses
 
 The store: --n indicators of the ingest benchmark's mix (benchmarks/_common.py) in one partner's
 contribution, written with direct inserts (the STIX object row and its observable row, as the
@@ -159,6 +160,10 @@ def kept_store(args: argparse.Namespace, n: int, work: Path) -> tuple[_common.Wo
     db = work / "load.db"
     t = time.perf_counter()
     shutil.copyfile(kept, db)
+    # On disk before the run, not 2 GB (at 1M) of dirty pages that the kernel writes back while it
+    # runs and that the server's first checkpoint's fsync of the database file waits for.
+    with open(db, "rb+") as f:
+        os.fsync(f.fileno())
     engine = make_engine(f"sqlite:///{db}")
     current, head = migration_state(engine)
     if current != head or info.get("schema") != head:
@@ -217,10 +222,11 @@ def server_url(world: _common.World) -> str:
 
 
 def start_server(database_url: str, data_dir: Path, workers: int, trace: Path | None = None,
-                 src: Path = ROOT / "src") -> tuple[subprocess.Popen[bytes], str]:
+                 src: Path = ROOT / "src", gc_trace: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = taxii_bench.free_port()
     # One secret for every worker process: sessions and TAXII cursors must verify in any of them.
     env = {**os.environ, **({"CFC_WRITELOCK_TRACE": str(trace)} if trace else {}),
+           **({"CFC_GC_TRACE": str(gc_trace)} if gc_trace else {}),
            "CFC_DATABASE_URL": database_url, "CFC_DATA_DIR": str(data_dir),
            "CFC_SECRET_KEY": secrets.token_urlsafe(48), "CFC_LOG_LEVEL": "warning",
            "PYTHONPATH": os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)}
@@ -306,6 +312,24 @@ def lock_report(trace: Path, t0: float, t1: float) -> None:
     _common.table(rows)
     held_all = sum(t["released"] - t["taken"] for t in turns)
     print(f"lock held {held_all:.1f} s of {span:.1f} s ({held_all / span:.0%}), {len(turns):,} turns")
+
+
+def gc_report(trace: Path, t0: float, t1: float) -> None:
+    """--trace-gc: the cyclic garbage collector's passes in each server process within the timed
+    run, per generation: how many, p50 and longest pause, and their sum. A pass stops every thread
+    of its process, the write turn's holder included (docs/operations.md: the collector's full
+    passes)."""
+    passes = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    passes = [p for p in passes if t0 <= p["start"] <= t1]
+    rows = [("collector passes", "generation", "passes", "p50 ms", "max ms", "sum ms")]
+    for pid in sorted({p["pid"] for p in passes}):
+        for gen in (0, 1, 2):
+            ps = [p["seconds"] for p in passes if p["pid"] == pid and p["generation"] == gen]
+            if ps:
+                rows.append((f"server process {pid}", str(gen), f"{len(ps):,}", f"{_common.pct_ms(ps, 50):.2f}",
+                             f"{max(ps) * 1000:.1f}", f"{sum(ps) * 1000:.0f}"))
+    print()
+    _common.table(rows)
 
 
 # ---------------------------------------------------------------- the client
@@ -517,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trace-lock", action="store_true",
                     help="SQLite: the server records every write turn (CFC_WRITELOCK_TRACE, writelock.py) "
                          "and the run ends with who held the write lock, how long, and how long each waited")
+    ap.add_argument("--trace-gc", action="store_true",
+                    help="the server records every garbage-collector pass (CFC_GC_TRACE, kit/gcutil.py) and the "
+                         "run ends with the passes per process and generation: how many, p50, longest, sum")
     ap.add_argument("--server-src", default=str(ROOT / "src"), metavar="DIR",
                     help="the source tree the server runs (default this checkout's src): the same client, "
                          "schedule and store against another version, for before/after comparisons")
@@ -561,8 +588,9 @@ def main(argv: list[str] | None = None) -> int:
                   for kind in KINDS if rates[kind] > 0 for i in range(args.warmup)]
         print(f"seeded {n:,} in {seeded:.1f} s; {len(arrivals):,} requests over {duration:.0f} s", file=sys.stderr)
         trace = work / "writelock.trace" if args.trace_lock else None
+        gc_trace = work / "gc.trace" if args.trace_gc else None
         server, base = start_server(server_url(world), work / "data", args.workers, trace,
-                                    Path(args.server_src))
+                                    Path(args.server_src), gc_trace)
         cursors: deque[str] = deque()
 
         _common.settle_client_heap()
@@ -578,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         if trace is not None:
             time.sleep(0.5)  # turns given back just before the end are written
             trace_copy = trace.read_bytes() if trace.exists() else b""
+        gc_copy = gc_trace.read_bytes() if gc_trace is not None and gc_trace.exists() else b""
     finally:
         if server is not None:
             stop_server(server)
@@ -631,6 +660,11 @@ def main(argv: list[str] | None = None) -> int:
         kept.write_bytes(trace_copy)
         lock_report(kept, *timed)
         print(f"(trace kept in {kept})")
+    if args.trace_gc:
+        kept = Path(tempfile.mkstemp(prefix="cfc-load-gc-")[1])
+        kept.write_bytes(gc_copy)
+        gc_report(kept, *timed)
+        print(f"(collector trace kept in {kept}; CFC_GC_TRACE, kit/gcutil.py)")
     if args.timeline:
         write_timeline(Path(args.timeline), tallies, timed[0])
         print(f"(timeline of every request in {args.timeline})")

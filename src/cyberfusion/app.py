@@ -70,6 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # (2026-11-27). Undone at shutdown, so an app started and stopped in a longer-lived process
     # (tests) leaves nothing uncollectable behind.
     gcutil.freeze_long_lived()
+    gcutil.trace_from_environment()  # CFC_GC_TRACE=<file>: benchmarks/load.py --trace-gc
     try:
         yield
     finally:

@@ -126,3 +126,29 @@ def test_the_public_suffix_trie_built_in_a_server_is_set_aside() -> None:
     finally:
         gcutil.unfreeze_long_lived()
     assert not _frozen(root)
+
+
+def test_cfc_gc_trace_records_each_pass_of_the_process(tmp_path, monkeypatch) -> None:
+    import json
+    import os
+
+    from cyberfusion.kit import gcutil
+
+    path = tmp_path / "gc.trace"
+    monkeypatch.setenv("CFC_GC_TRACE", str(path))
+    before = list(gc.callbacks)
+    try:
+        gcutil.trace_from_environment()
+        gcutil.trace_from_environment()  # once per process and file
+        assert len(gc.callbacks) == len(before) + 1
+        gc.collect(2)
+        gc.collect(0)
+    finally:
+        gc.callbacks[:] = before
+        gcutil._traced.discard(str(path))
+    passes = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [p["generation"] for p in passes] == [2, 0]
+    assert all(p["pid"] == os.getpid() and p["seconds"] >= 0 and p["collected"] >= 0 for p in passes)
+    monkeypatch.delenv("CFC_GC_TRACE")
+    gcutil.trace_from_environment()
+    assert gc.callbacks == before

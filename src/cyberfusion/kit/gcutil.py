@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import gc
+import json
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 # Allocations between young-generation collections while an import runs, in the importer
 # (ingest.pipeline) and in its ingest worker process (CPython's default: 700).
@@ -79,3 +84,31 @@ def older_objects_frozen() -> Iterator[Callable[[], None]]:
     finally:
         _held -= 1
         gc.unfreeze()
+
+
+_traced: set[str] = set()
+
+
+def trace_from_environment() -> None:
+    """``CFC_GC_TRACE=<file>``: every collection of this process from now on appended to <file>
+    as one JSON line (pid, generation, start as Unix time, seconds, objects collected), for
+    ``benchmarks/load.py --trace-gc``. Once per process and file; nothing when unset."""
+    path = os.environ.get("CFC_GC_TRACE")
+    if not path or path in _traced:
+        return
+    _traced.add(path)
+    started: dict[int, tuple[float, float]] = {}  # thread id -> (time.time, perf_counter) at start
+    mutex = threading.Lock()
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        me = threading.get_ident()
+        if phase == "start":
+            started[me] = (time.time(), time.perf_counter())
+            return
+        at, t = started.pop(me, (time.time(), time.perf_counter()))
+        line = json.dumps({"pid": os.getpid(), "generation": info["generation"], "start": at,
+                           "seconds": time.perf_counter() - t, "collected": info["collected"]}) + "\n"
+        with mutex, open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+
+    gc.callbacks.append(record)
