@@ -237,7 +237,29 @@ def start_server(database_url: str, data_dir: Path, workers: int, trace: Path | 
     proc = subprocess.Popen(cmd, env=env)
     base = f"http://127.0.0.1:{port}"
     taxii_bench.wait_up(base + "/healthz", proc)
+    wait_ready(base, proc)
     return proc, base
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0, in_a_row: int = 12) -> None:
+    """Until /readyz answers 200 `in_a_row` times on new connections: each server process answers
+    503 while it warms up (ops/warmup.py), and with --workers N the kernel hands each new
+    connection to any of them, so 12 answers in a row all but rule out a process still cold
+    (a server without the warm-up, --server-src of an older tree, is ready at once)."""
+    import requests
+    deadline, ok = time.monotonic() + timeout, 0
+    while ok < in_a_row:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"server at {base} not ready within {timeout:.0f} s")
+        try:
+            ready = requests.get(base + "/readyz", timeout=5, headers={"Connection": "close"}).status_code == 200
+        except requests.RequestException:
+            ready = False
+        ok = ok + 1 if ready else 0
+        if not ready:
+            time.sleep(0.1)
 
 
 def _proc_stats() -> dict[int, tuple[int, int]] | None:
@@ -330,6 +352,26 @@ def gc_report(trace: Path, t0: float, t1: float) -> None:
                              f"{max(ps) * 1000:.1f}", f"{sum(ps) * 1000:.0f}"))
     print()
     _common.table(rows)
+
+
+def jobs_settled(world: _common.World, timeout: float = 60.0) -> None:
+    """After the warm-up: until the background jobs it queued are done (each of its uploads queues
+    a country-index and a search-index job), so that the timed run starts from the steady state
+    instead of with a burst of 2 x --warmup jobs that the traffic's own uploads (--upload-rate)
+    never make."""
+    from sqlalchemy import select
+
+    from cyberfusion.db import utcnow
+    from cyberfusion.jobs.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with world.engine.connect() as conn:
+            due = conn.execute(select(Job.run_after).where(Job.status.in_(("queued", "running")))).scalars().all()
+        if not [at for at in due if at <= utcnow()]:
+            return
+        time.sleep(0.1)
+    print(f"warning: background jobs still due after {timeout:.0f} s; the run starts anyway", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- the client
@@ -444,7 +486,7 @@ class Client:
 
 
 def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: list[Arrival],
-          max_wait: float) -> tuple[dict[str, Tally], float, tuple[float, float]]:
+          max_wait: float, settle: Any = None) -> tuple[dict[str, Tally], float, tuple[float, float]]:
     """Send every arrival at its time from `connections` threads; (tallies, seconds from start to last
     answer, and that span in time.time()).
 
@@ -460,6 +502,8 @@ def drive(make_client: Any, arrivals: list[Arrival], connections: int, warmup: l
     if scratch.errors:
         raise SystemExit(f"warm-up failed: {scratch.errors} {scratch.examples}")
     first.cursors.clear()
+    if settle is not None:
+        settle()
 
     tallies = {kind: Tally() for kind in KINDS}
     todo: queue.SimpleQueue[Arrival | None] = queue.SimpleQueue()
@@ -598,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         server_cpu0 = process_tree_cpu(server.pid)
         client_cpu0, wall0 = time.process_time(), time.perf_counter()
         tallies, elapsed, timed = drive(lambda: Client(base, args, asker_token, partner, cursors), arrivals,
-                                        args.connections, warmup, args.max_wait)
+                                        args.connections, warmup, args.max_wait, lambda: jobs_settled(world))
         client_cpu = time.process_time() - client_cpu0
         wall = time.perf_counter() - wall0
         server_cpu1 = process_tree_cpu(server.pid)

@@ -202,6 +202,10 @@ def run_http(db_url: str, data_dir: Path, token: str, values: list[str], request
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
             time.sleep(0.2)
+        while client.get("/readyz")[0] != 200:  # its warm-up (ops/warmup.py) done
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not get ready")
+            time.sleep(0.1)
         _common.settle_client_heap()
         out: dict[str, list[float]] = {"lookup": [], "healthz": [], "hit": [], "no_hit": []}
         for i in range(50):  # warm-up: imports, caches, the connection

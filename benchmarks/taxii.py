@@ -45,17 +45,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0, *, ok: bool = False) -> None:
+    """Until `url` answers (with ``ok``: answers 200, e.g. /readyz once the warm-up is done)."""
     import requests
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
-            return
+            if not ok or requests.get(url, timeout=5).status_code == 200:
+                return
         except requests.RequestException:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     raise SystemExit(f"server at {url} did not start")
 
 
@@ -128,7 +130,7 @@ def start_ours(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[byte
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "cyberfusion.app:create_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                              "--no-access-log"], env=env)
-    wait_up(f"http://127.0.0.1:{port}/healthz", proc)
+    wait_up(f"http://127.0.0.1:{port}/readyz", proc, ok=True)  # its warm-up (ops/warmup.py) done
     return proc, f"http://127.0.0.1:{port}/taxii2/cfc/"
 
 

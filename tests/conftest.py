@@ -118,6 +118,8 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     monkeypatch.setenv("CFC_DATA_DIR", os.environ.get("CFC_DATA_DIR", str(tmp_path / "data")))
     # Tests run queued jobs themselves (tests/jobs/test_inprocess.py turns the server's worker on).
     monkeypatch.setenv("CFC_INPROCESS_WORKER", "false")
+    # /readyz answers at once (tests/ops/test_warmup.py turns the server's warm-up on).
+    monkeypatch.setenv("CFC_SERVER_WARM_UP", "false")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -71,6 +71,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # (tests) leaves nothing uncollectable behind.
     gcutil.freeze_long_lived()
     gcutil.trace_from_environment()  # CFC_GC_TRACE=<file>: benchmarks/load.py --trace-gc
+    warm_up = None
+    if settings.server_warm_up:
+        from cyberfusion.ops import warmup
+        warm_up = warmup.WarmUp(warmup.steps(jobs=worker is not None))
+        warm_up.start()
+    app.state.warm_up = warm_up
     try:
         yield
     finally:
@@ -112,6 +118,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> Any:
+        warm_up = getattr(app.state, "warm_up", None)
+        if warm_up is not None and not warm_up.done:
+            return JSONResponse({"status": "starting", "detail": "loading what the first requests need"},
+                                status_code=503, headers={"Retry-After": "1"})
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     analyzer_auth: dict[str, str] = Field(default_factory=dict, repr=False, description="JSON: analyzer name -> auth header value")
     analyzer_cache_hours: int = Field(default=24, ge=0, description="How long an analyzer result is reused")
     taxii_status_days: int = Field(default=7, ge=1, description="Days a TAXII POST's status resource is kept (job taxii.purge_status)")
+    server_warm_up: bool = Field(default=True, description="A server process loads at start, in a background thread, what its first requests and jobs would otherwise load on the spot (STIX validation, the public-suffix list, the geolocation tables); /readyz answers 503 until it is done")
     sqlite_checkpoint_seconds: float = Field(default=1.0, ge=0, description="SQLite: the server checkpoints the write-ahead log from a background thread this often (every 0.1 s while the log grows), so requests do not (0: requests checkpoint as SQLite does by default)")
     server_threads: int = Field(default=40, ge=1, description="Threads per server process that run request handlers (anyio's pool; its default is 40): requests beyond it wait in the event loop")
     db_pool_size: int | None = Field(default=None, ge=1, description="Database connections a server process keeps open (default: SQLite, one per request thread and background thread, server_threads + 8; PostgreSQL 10); more are opened when in use and closed when given back (PostgreSQL: up to 2 x (server_threads + 8) in all)")
