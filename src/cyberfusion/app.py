@@ -80,6 +80,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if warm_up is not None:
+            warm_up.wait(10)  # a stop right after start: its last freeze not after the unfreeze below
         gcutil.unfreeze_long_lived()
         if worker is not None:
             worker.stop()

@@ -5,9 +5,9 @@ then pays for it, and so does everything else in that process meanwhile (the loa
 GIL, and a full collection walks what it loaded): the first upload of each process imported
 STIX validation (stix2-validator, the pattern grammar: ~1.25 s of CPU on the 2026-11-29 VM), its
 first domain built the public-suffix trie (~0.13 s), its first import's ``reports.index`` job
-loaded the geolocation tables (~0.25 s, 190 MB); in the load test (benchmarks/load.py at 1M,
-2 workers) about half of the lookups over 100 ms came in the first 1.5 s of a run, while the
-second process warmed up on live traffic.
+loaded the geolocation tables (~0.25 s, 190 MB); in a load test run (benchmarks/load.py at 1M,
+2 workers) 139 of the 189 lookups over 100 ms came in its first 2.7 s, while the second process
+warmed up on live traffic.
 
 A thread of the server loads them right after start (``CFC_SERVER_WARM_UP``, on by default),
 then sets what it loaded aside from the collector's full passes (kit/gcutil.py). ``/readyz``
