@@ -237,29 +237,12 @@ def start_server(database_url: str, data_dir: Path, workers: int, trace: Path | 
     proc = subprocess.Popen(cmd, env=env)
     base = f"http://127.0.0.1:{port}"
     taxii_bench.wait_up(base + "/healthz", proc)
-    wait_ready(base, proc)
+    # Each server process answers /readyz with 503 while it warms up (ops/warmup.py), and with
+    # --workers N the kernel hands each new connection to any of them: 12 answers of 200 in a row
+    # all but rule out a process still cold (a server without the warm-up, an older --server-src,
+    # is ready at once).
+    taxii_bench.wait_up(base + "/readyz", proc, 120.0, ok=True, in_a_row=12)
     return proc, base
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0, in_a_row: int = 12) -> None:
-    """Until /readyz answers 200 `in_a_row` times on new connections: each server process answers
-    503 while it warms up (ops/warmup.py), and with --workers N the kernel hands each new
-    connection to any of them, so 12 answers in a row all but rule out a process still cold
-    (a server without the warm-up, --server-src of an older tree, is ready at once)."""
-    import requests
-    deadline, ok = time.monotonic() + timeout, 0
-    while ok < in_a_row:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"server at {base} not ready within {timeout:.0f} s")
-        try:
-            ready = requests.get(base + "/readyz", timeout=5, headers={"Connection": "close"}).status_code == 200
-        except requests.RequestException:
-            ready = False
-        ok = ok + 1 if ready else 0
-        if not ready:
-            time.sleep(0.1)
 
 
 def _proc_stats() -> dict[int, tuple[int, int]] | None:
@@ -368,7 +351,8 @@ def jobs_settled(world: _common.World, timeout: float = 60.0) -> None:
     while time.monotonic() < deadline:
         with world.engine.connect() as conn:
             due = conn.execute(select(Job.run_after).where(Job.status.in_(("queued", "running")))).scalars().all()
-        if not [at for at in due if at <= utcnow()]:
+        now = utcnow()
+        if not any(at <= now for at in due):
             return
         time.sleep(0.1)
     print(f"warning: background jobs still due after {timeout:.0f} s; the run starts anyway", file=sys.stderr)

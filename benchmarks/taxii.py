@@ -45,19 +45,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0, *, ok: bool = False) -> None:
-    """Until `url` answers (with ``ok``: answers 200, e.g. /readyz once the warm-up is done)."""
+def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0, *, ok: bool = False,
+            in_a_row: int = 1) -> None:
+    """Until `url` answers (with ``ok``: answers 200, e.g. /readyz once the warm-up is done) `in_a_row`
+    times running, each request on a new connection."""
     import requests
     deadline = time.monotonic() + timeout
+    streak = 0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
-            if not ok or requests.get(url, timeout=5).status_code == 200:
-                return
+            answered = requests.get(url, timeout=5).status_code == 200 or not ok
         except requests.RequestException:
-            pass
-        time.sleep(0.1)
+            answered = False
+        streak = streak + 1 if answered else 0
+        if streak >= in_a_row:
+            return
+        if not answered:
+            time.sleep(0.1)
     raise SystemExit(f"server at {url} did not start")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -97,18 +96,16 @@ def trace_from_environment() -> None:
     if not path or path in _traced:
         return
     _traced.add(path)
-    started: dict[int, tuple[float, float]] = {}  # thread id -> (time.time, perf_counter) at start
-    mutex = threading.Lock()
+    # A pass runs to its end holding the GIL, callbacks included: passes never overlap, one slot does.
+    started = [0.0, 0.0]  # time.time, perf_counter at the current pass's start
 
     def record(phase: str, info: dict[str, Any]) -> None:
-        me = threading.get_ident()
         if phase == "start":
-            started[me] = (time.time(), time.perf_counter())
+            started[:] = time.time(), time.perf_counter()
             return
-        at, t = started.pop(me, (time.time(), time.perf_counter()))
-        line = json.dumps({"pid": os.getpid(), "generation": info["generation"], "start": at,
-                           "seconds": time.perf_counter() - t, "collected": info["collected"]}) + "\n"
-        with mutex, open(path, "a", encoding="utf-8") as f:
+        line = json.dumps({"pid": os.getpid(), "generation": info["generation"], "start": started[0],
+                           "seconds": time.perf_counter() - started[1], "collected": info["collected"]}) + "\n"
+        with open(path, "a", encoding="utf-8") as f:
             f.write(line)
 
     gc.callbacks.append(record)
